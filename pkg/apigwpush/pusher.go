@@ -1,0 +1,63 @@
+package apigwpush
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+
+	"github.com/minichatbar/minichat/pkg/chat"
+)
+
+// API is the part of the Management API client the pusher uses.
+type API interface {
+	PostToConnection(context.Context, *apigatewaymanagementapi.PostToConnectionInput, ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error)
+	DeleteConnection(context.Context, *apigatewaymanagementapi.DeleteConnectionInput, ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.DeleteConnectionOutput, error)
+}
+
+var _ chat.Pusher = (*ManagementAPIPusher)(nil)
+
+// ManagementAPIPusher pushes frames with PostToConnection.
+type ManagementAPIPusher struct {
+	api API
+}
+
+// New returns a pusher over api.
+func New(api API) *ManagementAPIPusher { return &ManagementAPIPusher{api: api} }
+
+// NewFromConfig returns a pusher for the Management API at endpoint
+// (https://{api-id}.execute-api.{region}.amazonaws.com/{stage}, or the local
+// gateway's http://127.0.0.1:8080/ws).
+func NewFromConfig(cfg aws.Config, endpoint string) *ManagementAPIPusher {
+	return New(apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+	}))
+}
+
+// Push sends data to one connection.
+func (p *ManagementAPIPusher) Push(ctx context.Context, connID string, data []byte) error {
+	_, err := p.api.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
+		ConnectionId: aws.String(connID), Data: data,
+	})
+	return classify("push", err)
+}
+
+// Disconnect closes one connection.
+func (p *ManagementAPIPusher) Disconnect(ctx context.Context, connID string) error {
+	_, err := p.api.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: aws.String(connID)})
+	return classify("disconnect", err)
+}
+
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var gone *types.GoneException
+	if errors.As(err, &gone) {
+		return fmt.Errorf("%s: %w", op, chat.ErrGone)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

@@ -1,0 +1,152 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/minichatbar/minichat/pkg/apigwpush"
+	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/edge"
+	"github.com/minichatbar/minichat/pkg/logging"
+	"github.com/minichatbar/minichat/pkg/store/boltstore"
+)
+
+// Environment variables read by FromEnv (README lists them all).
+const (
+	EnvStore      = "MINICHAT_STORE"           // "bolt" (default) or "dynamodb"
+	EnvDataDir    = "MINICHAT_DATA_DIR"        // bolt: where minichat.db lives
+	EnvTable      = "MINICHAT_TABLE"           // dynamodb: the table name
+	EnvJWTSecret  = "MINICHAT_JWT_SECRET"      // at least 32 bytes
+	EnvWSEndpoint = "MINICHAT_WS_ENDPOINT"     // the Management API endpoint
+	EnvOrigins    = "MINICHAT_ALLOWED_ORIGINS" // comma-separated
+	EnvTokenTTL   = "MINICHAT_TOKEN_TTL"       // Go duration, default 24h
+)
+
+// Stores.
+const (
+	StoreBolt     = "bolt"
+	StoreDynamoDB = "dynamodb"
+)
+
+// Settings are the environment-derived settings of a process.
+type Settings struct {
+	Store      string
+	DataDir    string
+	Table      string
+	JWTSecret  []byte
+	WSEndpoint string
+	Origins    edge.Origins
+	TokenTTL   time.Duration
+}
+
+// SettingsFromEnv reads Settings from the environment.
+func SettingsFromEnv() (Settings, error) {
+	s := Settings{
+		Store:      os.Getenv(EnvStore),
+		DataDir:    os.Getenv(EnvDataDir),
+		Table:      os.Getenv(EnvTable),
+		JWTSecret:  []byte(os.Getenv(EnvJWTSecret)),
+		WSEndpoint: os.Getenv(EnvWSEndpoint),
+		Origins:    edge.ParseOrigins(os.Getenv(EnvOrigins)),
+	}
+	if s.Store == "" {
+		s.Store = StoreBolt
+	}
+	if v := os.Getenv(EnvTokenTTL); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return s, fmt.Errorf("app: %s=%q is not a positive duration", EnvTokenTTL, v)
+		}
+		s.TokenTTL = d
+	}
+	return s, nil
+}
+
+// LoadAWS returns the SDK configuration from the standard chain
+// (AWS_REGION, AWS_ENDPOINT_URL*, credentials). With local set, missing
+// region and credentials get placeholders, because the local gateway,
+// moto and LocalStack accept any.
+func LoadAWS(ctx context.Context, local bool) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("app: aws config: %w", err)
+	}
+	if !local {
+		return cfg, nil
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		cfg.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
+	}
+	return cfg, nil
+}
+
+// OpenStore opens the store s names; close releases it.
+func OpenStore(ctx context.Context, s Settings, awsCfg aws.Config) (store chat.Store, close func() error, err error) {
+	switch s.Store {
+	case StoreBolt:
+		dir := s.DataDir
+		if dir == "" {
+			dir = ".minichat"
+		}
+		b, err := boltstore.Open(filepath.Join(dir, "minichat.db"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("app: %w", err)
+		}
+		return b, b.Close, nil
+	default:
+		return nil, nil, fmt.Errorf("app: %s=%q: want %q or %q", EnvStore, s.Store, StoreBolt, StoreDynamoDB)
+	}
+}
+
+// Lambda builds the App of a Lambda function from its environment.
+func Lambda(ctx context.Context) (*App, error) {
+	s, err := SettingsFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := LoadAWS(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	store, _, err := OpenStore(ctx, s, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.WSEndpoint == "" {
+		return nil, fmt.Errorf("app: %s is required", EnvWSEndpoint)
+	}
+	return New(Config{
+		Store: store, Pusher: apigwpush.NewFromConfig(awsCfg, s.WSEndpoint),
+		JWTSecret: s.JWTSecret, TokenTTL: s.TokenTTL, Origins: s.Origins, Logger: logging.FromEnv(),
+	})
+}
+
+// Main is what a function's main.go calls: build the App from the
+// environment and start the handler of functions/<dir> under the Lambda
+// runtime. A wiring error ends the process, so the failed init shows in
+// the function's logs.
+func Main(dir string) {
+	ctx := context.Background()
+	a, err := Lambda(ctx)
+	if err != nil {
+		logging.FromEnv().Error("init failed", "function", dir, "err", err)
+		os.Exit(1)
+	}
+	h, err := a.Handler(dir)
+	if err != nil {
+		a.Log.Error("init failed", "function", dir, "err", err)
+		os.Exit(1)
+	}
+	lambda.StartHandler(h)
+}
