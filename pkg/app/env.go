@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
 	"github.com/minichatbar/minichat/pkg/apigwpush"
 	"github.com/minichatbar/minichat/pkg/chat"
@@ -71,22 +72,24 @@ func SettingsFromEnv() (Settings, error) {
 }
 
 // LoadAWS returns the SDK configuration from the standard chain
-// (AWS_REGION, AWS_ENDPOINT_URL*, credentials). With local set, missing
-// region and credentials get placeholders, because the local gateway,
-// moto and LocalStack accept any.
+// (AWS_REGION, AWS_ENDPOINT_URL*, credentials). With local set, the EC2
+// metadata service is not asked, and without credentials in the
+// environment placeholders are used, because the local gateway, moto and
+// LocalStack accept any.
 func LoadAWS(ctx context.Context, local bool) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	var opts []func(*config.LoadOptions) error
+	if local {
+		opts = append(opts, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
+		if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+			opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+		}
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("app: aws config: %w", err)
 	}
-	if !local {
-		return cfg, nil
-	}
-	if cfg.Region == "" {
+	if local && cfg.Region == "" {
 		cfg.Region = "us-east-1"
-	}
-	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		cfg.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
 	}
 	return cfg, nil
 }

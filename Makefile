@@ -1,0 +1,75 @@
+# minichat. `make help` lists the targets.
+
+GO       ?= go
+GOFMT    ?= gofmt
+CFN_LINT ?= cfn-lint
+BIN_DIR  ?= bin
+
+# Every directory under functions/ is one Lambda function; template.yaml says which
+# route or event it serves (its CodeUri), so no list of functions is kept here.
+FUNCTIONS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
+
+# Lambda binaries: provided.al2023 on arm64 runs a static executable named bootstrap;
+# lambda.norpc drops the legacy RPC mode that runtime never uses.
+# $(call go_lambda,<output file>,<dir under functions/>)
+go_lambda = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 \
+	$(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o "$(1)" ./functions/$(2)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help:
+	@echo "run            the whole stack on this machine (go run ./cmd/minichat serve)"
+	@echo "test           every test tier: vet, gofmt, go test -race (template lint included)"
+	@echo "lint-template  cfn-lint template.yaml"
+	@echo "build          every function for Lambda into $(BIN_DIR)/<dir>/bootstrap"
+	@echo "bench          benchmarks"
+	@echo "clean          remove build output"
+
+.PHONY: run
+run:
+	$(GO) run ./cmd/minichat serve
+
+# Each tier is its own target so that a tier needing a tool can depend on the target
+# that installs it (e.g. `test-go: tools`) without touching the others.
+.PHONY: test vet fmt-check test-go lint-template
+test: vet fmt-check test-go
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@files="$$($(GOFMT) -l .)"; \
+	if [ -n "$$files" ]; then echo "gofmt -w needed on:"; echo "$$files"; exit 1; fi
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+lint-template:
+	$(CFN_LINT) template.yaml
+
+# lambda builds functions/$(FUNCTION) into $(ARTIFACTS_DIR)/bootstrap. It is what
+# `sam build` reaches through functions/<dir>/Makefile; see docs/deploy.md.
+.PHONY: lambda
+lambda:
+	$(if $(FUNCTION),,$(error FUNCTION is not set: the directory under functions/ to build))
+	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; use make build otherwise))
+	$(call go_lambda,$(ARTIFACTS_DIR)/bootstrap,$(FUNCTION))
+
+.PHONY: build
+build: $(FUNCTIONS:%=$(BIN_DIR)/%/bootstrap)
+
+# FORCE: go build knows better than make whether a binary is stale.
+$(BIN_DIR)/%/bootstrap: FORCE
+	$(call go_lambda,$@,$*)
+
+.PHONY: bench
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: clean
+clean:
+	rm -rf $(BIN_DIR) .aws-sam
+
+.PHONY: FORCE
+FORCE:

@@ -1,0 +1,6 @@
+// Command minichat is the one binary of the project for local use:
+//
+//	minichat serve    the whole chat on one machine (what `make run` starts)
+//
+// Run `minichat help` for the commands and the environment they read.
+package main

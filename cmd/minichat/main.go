@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/minichatbar/minichat"
+	"github.com/minichatbar/minichat/pkg/app"
+	"github.com/minichatbar/minichat/pkg/logging"
+	"github.com/minichatbar/minichat/pkg/server"
+)
+
+const usage = `minichat: a real-time chat backend for AWS serverless, whole on one machine.
+
+Usage:
+  minichat serve [-addr 127.0.0.1:8080] [-data .minichat] [-template template.yaml]
+
+Environment:
+  MINICHAT_ADDR             listen address (default 127.0.0.1:8080)
+  MINICHAT_DATA_DIR         data directory for the embedded store and secret (default .minichat)
+  MINICHAT_STORE            bolt (default) or dynamodb
+  MINICHAT_TABLE            DynamoDB table name (with MINICHAT_STORE=dynamodb)
+  MINICHAT_JWT_SECRET       token secret, at least 32 bytes (default: generated in the data dir)
+  MINICHAT_ALLOWED_ORIGINS  comma-separated browser origins (default: this server's own)
+  MINICHAT_TOKEN_TTL        token lifetime (default 24h)
+  LOG_LEVEL                 debug, info, warn or error
+  AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, ...  standard AWS SDK settings
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "minichat:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(out, usage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], out)
+	case "help", "-h", "--help":
+		fmt.Fprint(out, usage)
+		return nil
+	default:
+		fmt.Fprint(out, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+func serve(args []string, out io.Writer) error {
+	settings, err := app.SettingsFromEnv()
+	if err != nil {
+		return err
+	}
+	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fl.String("addr", envOr("MINICHAT_ADDR", server.DefaultAddr), "listen address")
+	fl.StringVar(&settings.DataDir, "data", envOr(app.EnvDataDir, ".minichat"), "data directory")
+	tplPath := fl.String("template", "", "SAM template to read routes from (default: the embedded one)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	tpl := minichat.Template
+	if *tplPath != "" {
+		if tpl, err = os.ReadFile(*tplPath); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.Start(ctx, server.Options{
+		Addr: *addr, Settings: settings, Template: tpl, Logger: logging.FromEnv(),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "minichat is running (store: %s)\n  web client:    %s/\n  WebSocket API: %s\n  HTTP API:      %s/api/\nPress Ctrl-C to stop.\n",
+		settings.Store, srv.URL, srv.WSURL, srv.URL)
+	<-ctx.Done()
+	fmt.Fprintln(out, "\nshutting down: closing connections and the store")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,7 @@
+// Command message-deleted is the Lambda function that serves what template.yaml routes
+// to functions/message-deleted/. Wiring only: the handler lives in pkg/app and pkg/edge.
+package main
+
+import "github.com/minichatbar/minichat/pkg/app"
+
+func main() { app.Main("message-deleted") }

@@ -1,0 +1,7 @@
+// Package infra is the code that reads and checks template.yaml, the AWS SAM
+// template that defines minichat's cloud resources. Its tests lint the template
+// and hold it to the repository: every route reaches exactly one function and
+// every function one directory under functions/ that `sam build` can build.
+// Subpackages read the template and provision from it (tables, buckets, the
+// local gateway's routes).
+package infra

@@ -1,0 +1,102 @@
+package samtemplate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/awslabs/goformation/v7"
+	"github.com/awslabs/goformation/v7/cloudformation"
+)
+
+// ErrUnresolved reports a reference in the template that does not lead where
+// it must (a route whose target is no integration, an integration that
+// invokes no function of the template, a function without a local CodeUri).
+var ErrUnresolved = errors.New("samtemplate: unresolved reference")
+
+// Template is a parsed SAM template.
+type Template struct {
+	cf *cloudformation.Template
+}
+
+// Function is an AWS::Serverless::Function of the template.
+type Function struct {
+	LogicalID string
+	// CodeURI is the function's source directory relative to the template,
+	// normalised without "./" or a trailing slash (e.g. "functions/connect").
+	CodeURI string
+}
+
+// Load reads and parses the SAM template at path.
+func Load(path string) (*Template, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("samtemplate: read template: %w", err)
+	}
+	t, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("samtemplate: %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Parse parses a SAM template given as YAML (JSON being a subset of YAML).
+func Parse(data []byte) (*Template, error) {
+	cf, err := goformation.ParseYAMLWithOptions(data, processorOptions())
+	if err != nil {
+		return nil, fmt.Errorf("parse template: %w", err)
+	}
+	return &Template{cf: cf}, nil
+}
+
+// Functions returns the template's serverless functions, sorted by logical id.
+func (t *Template) Functions() ([]Function, error) {
+	fns := t.cf.GetAllServerlessFunctionResources()
+	out := make([]Function, 0, len(fns))
+	for id := range fns {
+		uri, err := t.codeURI(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Function{LogicalID: id, CodeURI: uri})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].LogicalID < out[j].LogicalID })
+	return out, nil
+}
+
+// codeURI returns the normalised local CodeUri of the function with the
+// given logical id.
+func (t *Template) codeURI(id string) (string, error) {
+	fn, ok := t.cf.GetAllServerlessFunctionResources()[id]
+	if !ok {
+		return "", fmt.Errorf("%w: %s is not an AWS::Serverless::Function", ErrUnresolved, id)
+	}
+	var uri string
+	if fn.CodeUri != nil {
+		uri = literal(fn.CodeUri.String)
+	}
+	if uri == "" || strings.Contains(uri, "://") {
+		return "", fmt.Errorf("%w: function %s has no local CodeUri", ErrUnresolved, id)
+	}
+	return NormaliseCodeURI(uri), nil
+}
+
+// NormaliseCodeURI turns a CodeUri as written in a template ("./functions/connect/")
+// into the form used as a key everywhere ("functions/connect").
+func NormaliseCodeURI(uri string) string {
+	return strings.TrimPrefix(path.Clean(strings.TrimSpace(uri)), "./")
+}
+
+// functionIn returns the one serverless function that v refers to.
+func (t *Template) functionIn(v *string) (string, bool) {
+	fns := t.cf.GetAllServerlessFunctionResources()
+	for _, id := range refs(v) {
+		if _, ok := fns[id]; ok {
+			return id, true
+		}
+	}
+	return "", false
+}

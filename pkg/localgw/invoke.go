@@ -1,0 +1,57 @@
+package localgw
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/google/uuid"
+)
+
+// ErrIntegrationTimeout is returned by an invocation that did not answer
+// within Limits.IntegrationTimeout.
+var ErrIntegrationTimeout = errors.New("localgw: integration timed out")
+
+// errHandlerPanic wraps a panic of a handler, which on Lambda would have
+// ended the invocation with an error.
+var errHandlerPanic = errors.New("localgw: handler panicked")
+
+// invoke runs fn with event marshalled to JSON, as the Lambda service would:
+// with a deadline and a lambdacontext. A handler that overruns its deadline is
+// abandoned (its result discarded) but still waited for by Shutdown.
+func (g *Gateway) invoke(fn function, event any) ([]byte, error) {
+	payload, err := json.Marshal(event)
+	if err != nil {
+		return nil, fmt.Errorf("localgw: marshal event for %s: %w", fn.logicalID, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.limits.IntegrationTimeout)
+	defer cancel()
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
+		AwsRequestID:       uuid.NewString(),
+		InvokedFunctionArn: fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", g.cfg.Region, g.cfg.AccountID, fn.logicalID),
+	})
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	g.inflight.Add(1)
+	go func() {
+		defer g.inflight.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				done <- result{err: fmt.Errorf("%w: %v", errHandlerPanic, p)}
+			}
+		}()
+		out, err := fn.handler.Invoke(ctx, payload)
+		done <- result{out, err}
+	}()
+	select {
+	case r := <-done:
+		return r.out, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %s after %s", ErrIntegrationTimeout, fn.logicalID, g.limits.IntegrationTimeout)
+	}
+}

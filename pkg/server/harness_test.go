@@ -1,0 +1,213 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"log/slog"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/minichatbar/minichat"
+	"github.com/minichatbar/minichat/pkg/app"
+	"github.com/minichatbar/minichat/pkg/auth"
+	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/logging"
+	"github.com/minichatbar/minichat/pkg/server"
+)
+
+// stack is a running local stack under test.
+type stack struct {
+	t   *testing.T
+	srv *server.Server
+}
+
+// startStack runs the whole stack on a free loopback port with the given
+// store (nil: bolt in a temp dir) and stops it when the test ends.
+func startStack(t *testing.T, store chat.Store) *stack {
+	t.Helper()
+	srv, err := server.Start(t.Context(), server.Options{
+		Addr:      "127.0.0.1:0",
+		Settings:  app.Settings{Store: app.StoreBolt, DataDir: t.TempDir()},
+		Template:  minichat.Template,
+		Store:     store,
+		Passwords: auth.BcryptPasswords{Cost: 4},
+		Logger:    testLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &stack{t: t, srv: srv}
+}
+
+// call makes an HTTP API request and decodes the JSON answer into out.
+func (s *stack) call(method, path, token string, body, out any) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(s.t.Context(), method, s.srv.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			s.t.Fatalf("%s %s: decode: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+type account struct {
+	UserID, Username, Token string
+}
+
+func (s *stack) register(name string) account {
+	s.t.Helper()
+	var a account
+	if st := s.call("POST", "/api/auth/register", "", map[string]string{"username": name, "password": "password123"}, &a); st != http.StatusCreated {
+		s.t.Fatalf("register %s: status %d", name, st)
+	}
+	return a
+}
+
+// client is a WebSocket client that collects every frame it receives.
+type client struct {
+	t      testing.TB
+	conn   *websocket.Conn
+	frames chan map[string]any
+	closed chan struct{}
+	mu     sync.Mutex
+	err    error
+}
+
+// dial connects with token in the query string ("" for none).
+func (s *stack) dial(t testing.TB, token string) *client {
+	t.Helper()
+	u := s.srv.WSURL
+	if token != "" {
+		u += "?token=" + url.QueryEscape(token)
+	}
+	conn, resp, err := websocket.Dial(context.Background(), u, nil)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial: %v (status %d)", err, status)
+	}
+	conn.SetReadLimit(1 << 20)
+	c := &client{t: t, conn: conn, frames: make(chan map[string]any, 1024), closed: make(chan struct{})}
+	go c.read()
+	t.Cleanup(func() { c.conn.Close(websocket.StatusNormalClosure, "") })
+	return c
+}
+
+func (c *client) read() {
+	defer close(c.closed)
+	for {
+		_, data, err := c.conn.Read(context.Background())
+		if err != nil {
+			c.mu.Lock()
+			c.err = err
+			c.mu.Unlock()
+			return
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			m = map[string]any{"type": "<not json>", "raw": string(data)}
+		}
+		c.frames <- m
+	}
+}
+
+func (c *client) send(v any) {
+	c.t.Helper()
+	var data []byte
+	switch v := v.(type) {
+	case string:
+		data = []byte(v)
+	default:
+		data, _ = json.Marshal(v)
+	}
+	if err := c.conn.Write(context.Background(), websocket.MessageText, data); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// frameTimeout bounds how long a test waits for a frame it expects; it is
+// a failure bound, not a speed assertion.
+const frameTimeout = 15 * time.Second
+
+// next returns the next frame.
+func (c *client) next() map[string]any {
+	c.t.Helper()
+	select {
+	case f := <-c.frames:
+		return f
+	case <-time.After(frameTimeout):
+		c.t.Fatalf("no frame within %v", frameTimeout)
+		return nil
+	}
+}
+
+// expect returns the next frame and checks its type.
+func (c *client) expect(typ string) map[string]any {
+	c.t.Helper()
+	f := c.next()
+	if f["type"] != typ {
+		c.t.Fatalf("got frame %v, want type %q", f, typ)
+	}
+	return f
+}
+
+// request sends a frame and returns the next frame, its answer.
+func (c *client) request(v any) map[string]any {
+	c.t.Helper()
+	c.send(v)
+	return c.next()
+}
+
+// sync proves every earlier frame for this client has arrived: a ping is
+// answered in order after everything pushed before it.
+func (c *client) sync() {
+	c.t.Helper()
+	id := fmt.Sprintf("sync-%d", time.Now().UnixNano())
+	c.send(map[string]string{"action": "ping", "id": id})
+	for {
+		f := c.next()
+		if f["type"] == "pong" && f["id"] == id {
+			return
+		}
+		c.t.Fatalf("unexpected frame before pong: %v", f)
+	}
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("E2E_DEBUG") != "" {
+		return logging.New(os.Stderr, slog.LevelDebug)
+	}
+	return logging.New(io.Discard, nil)
+}

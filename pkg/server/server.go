@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/minichatbar/minichat/infra/samtemplate"
+	"github.com/minichatbar/minichat/pkg/apigwpush"
+	"github.com/minichatbar/minichat/pkg/app"
+	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/localgw"
+	"github.com/minichatbar/minichat/web"
+)
+
+// Options configure Start. Zero values take the defaults of `make run`.
+type Options struct {
+	// Addr is the listen address (default 127.0.0.1:8080; ":0" ports work).
+	Addr string
+	// Settings select the store and secrets, as app.SettingsFromEnv reads
+	// them; an empty JWT secret is read from (or created in) the data dir.
+	Settings app.Settings
+	// Template is the SAM template whose routes the gateway serves.
+	Template []byte
+	// Store, when set, is used instead of opening Settings.Store.
+	Store chat.Store
+	// Passwords overrides the password hasher (tests use a cheap one).
+	Passwords  chat.Passwords
+	ChatLimits chat.Limits
+	Gateway    localgw.Limits
+	Logger     *slog.Logger
+}
+
+// Server is a running local stack.
+type Server struct {
+	// URL is the base URL (http://host:port) of the web client and HTTP API;
+	// WSURL is the WebSocket API's URL.
+	URL, WSURL string
+
+	gw         *localgw.Gateway
+	http       *http.Server
+	closeStore func() error
+	done       chan error
+}
+
+// DefaultAddr is where `minichat serve` listens unless told otherwise.
+const DefaultAddr = "127.0.0.1:8080"
+
+// Start listens on opts.Addr and serves until Shutdown.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Addr == "" {
+		opts.Addr = DefaultAddr
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Settings.DataDir == "" {
+		opts.Settings.DataDir = ".minichat"
+	}
+	tpl, err := samtemplate.Parse(opts.Template)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	wsRoutes, err := tpl.WebSocketRoutes()
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	httpRoutes, err := tpl.HTTPRoutes()
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	secret := opts.Settings.JWTSecret
+	if len(secret) == 0 {
+		if secret, err = localSecret(opts.Settings.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{URL: "http://" + ln.Addr().String(), done: make(chan error, 1)}
+	s.WSURL = "ws://" + ln.Addr().String() + localgw.DefaultWebSocketPath
+	fail := func(err error) (*Server, error) {
+		ln.Close()
+		if s.closeStore != nil {
+			s.closeStore()
+		}
+		return nil, err
+	}
+
+	awsCfg, err := app.LoadAWS(ctx, true)
+	if err != nil {
+		return fail(err)
+	}
+	store := opts.Store
+	if store == nil {
+		if store, s.closeStore, err = app.OpenStore(ctx, opts.Settings, awsCfg); err != nil {
+			return fail(err)
+		}
+	}
+	origins := opts.Settings.Origins
+	if len(origins) == 0 {
+		origins = selfOrigins(ln.Addr().(*net.TCPAddr))
+	}
+	a, err := app.New(app.Config{
+		Store: store, Pusher: apigwpush.NewFromConfig(awsCfg, "http://"+ln.Addr().String()+localgw.DefaultWebSocketPath),
+		JWTSecret: secret, TokenTTL: opts.Settings.TokenTTL, Origins: origins,
+		Limits: opts.ChatLimits, Logger: opts.Logger, Passwords: opts.Passwords,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	handlers := map[string]lambda.Handler{}
+	for dir := range a.Handlers() {
+		h, err := a.Handler(dir)
+		if err != nil {
+			return fail(err)
+		}
+		handlers["functions/"+dir] = h
+	}
+	webRoot, err := fs.Sub(web.Files(), "app")
+	if err != nil {
+		return fail(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", http.FileServerFS(webRoot))
+	mux.Handle("/sdk/", http.FileServerFS(web.Files()))
+	s.gw, err = localgw.New(localgw.Config{
+		WebSocketRoutes: wsRoutes, HTTPRoutes: httpRoutes, Handlers: handlers,
+		Limits: opts.Gateway, Logger: opts.Logger, Fallback: securityHeaders(mux),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s.http = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second}
+	go func() { s.done <- s.http.Serve(ln) }()
+	return s, nil
+}
+
+// Shutdown closes every socket (running $disconnect for each), stops
+// serving and closes the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	errs := []error{s.gw.Shutdown(ctx), s.http.Shutdown(ctx)}
+	if err := <-s.done; !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, err)
+	}
+	if s.closeStore != nil {
+		errs = append(errs, s.closeStore())
+	}
+	return errors.Join(errs...)
+}
+
+// selfOrigins are the origins of pages this server serves itself.
+func selfOrigins(a *net.TCPAddr) []string {
+	port := fmt.Sprint(a.Port)
+	o := []string{"http://" + net.JoinHostPort(a.IP.String(), port)}
+	if a.IP.IsLoopback() || a.IP.IsUnspecified() {
+		o = append(o, "http://localhost:"+port, "http://127.0.0.1:"+port)
+	}
+	return o
+}
+
+// localSecret returns the JWT secret kept in dir, creating it on first
+// use, so that tokens survive restarts of the local server.
+func localSecret(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "jwt-secret")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("server: read secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	secret := hex.EncodeToString(raw)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("server: write secret: %w", err)
+	}
+	return []byte(secret), nil
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss: http: https:; img-src 'self' data: blob: http: https:; object-src 'none'; base-uri 'none'")
+		h.ServeHTTP(w, r)
+	})
+}
