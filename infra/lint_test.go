@@ -24,7 +24,7 @@ const (
 // need a route of their own; other actions reach $default.
 var wantWebSocketRoutes = []string{
 	"$connect", "$disconnect", "$default", "login", "ping", "private-message",
-	"message-deleted", "avatar-updated", "joinroom", "leaveroom", "group-message",
+	"private-file-message", "message-deleted", "avatar-updated", "joinroom", "leaveroom", "group-message",
 }
 
 // wantHTTPRoutes are the HTTP API routes of the wire protocol.

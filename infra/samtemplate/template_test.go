@@ -210,7 +210,7 @@ func TestProjectTemplate(t *testing.T) {
 		}
 	}
 	want := []string{"$connect", "$default", "$disconnect", "avatar-updated", "group-message", "joinroom",
-		"leaveroom", "login", "message-deleted", "ping", "private-message"}
+		"leaveroom", "login", "message-deleted", "ping", "private-file-message", "private-message"}
 	sort.Strings(keys)
 	if !reflect.DeepEqual(keys, want) {
 		t.Errorf("route keys:\n got %v\nwant %v", keys, want)

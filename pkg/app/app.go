@@ -14,9 +14,11 @@ import (
 
 // Config holds what the application is built from.
 type Config struct {
-	Store     chat.Store
-	Pusher    chat.Pusher
-	JWTSecret []byte
+	Store      chat.Store
+	Pusher     chat.Pusher
+	Files      chat.Files
+	FilePolicy chat.FilePolicy
+	JWTSecret  []byte
 	TokenTTL  time.Duration
 	Origins   edge.Origins
 	Limits    chat.Limits
@@ -51,7 +53,7 @@ func New(cfg Config) (*App, error) {
 	}
 	svc, err := chat.NewService(chat.Config{
 		Store: cfg.Store, Pusher: cfg.Pusher, Tokens: tokens, Passwords: cfg.Passwords,
-		Limits: cfg.Limits, Logger: cfg.Logger,
+		Files: cfg.Files, FilePolicy: cfg.FilePolicy, Limits: cfg.Limits, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)

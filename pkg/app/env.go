@@ -12,11 +12,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/minichatbar/minichat/pkg/apigwpush"
 	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/edge"
 	"github.com/minichatbar/minichat/pkg/logging"
+	"github.com/minichatbar/minichat/pkg/s3files"
 	"github.com/minichatbar/minichat/pkg/store/boltstore"
 )
 
@@ -29,7 +31,19 @@ const (
 	EnvWSEndpoint = "MINICHAT_WS_ENDPOINT"     // the Management API endpoint
 	EnvOrigins    = "MINICHAT_ALLOWED_ORIGINS" // comma-separated
 	EnvTokenTTL   = "MINICHAT_TOKEN_TTL"       // Go duration, default 24h
+	EnvBucket     = "MINICHAT_BUCKET"          // the S3 bucket for files
+	EnvFiles      = "MINICHAT_FILES"           // "embedded" (serve's default) or "s3"
+	EnvPathStyle  = "MINICHAT_S3_PATH_STYLE"   // "true" for moto and LocalStack
 )
+
+// File backends.
+const (
+	FilesEmbedded = "embedded"
+	FilesS3       = "s3"
+)
+
+// DefaultBucket is the bucket name used when MINICHAT_BUCKET is not set.
+const DefaultBucket = "minichat-files"
 
 // Stores.
 const (
@@ -46,6 +60,9 @@ type Settings struct {
 	WSEndpoint string
 	Origins    edge.Origins
 	TokenTTL   time.Duration
+	Bucket     string
+	Files      string
+	PathStyle  bool
 }
 
 // SettingsFromEnv reads Settings from the environment.
@@ -57,6 +74,12 @@ func SettingsFromEnv() (Settings, error) {
 		JWTSecret:  []byte(os.Getenv(EnvJWTSecret)),
 		WSEndpoint: os.Getenv(EnvWSEndpoint),
 		Origins:    edge.ParseOrigins(os.Getenv(EnvOrigins)),
+		Bucket:     os.Getenv(EnvBucket),
+		Files:      os.Getenv(EnvFiles),
+		PathStyle:  os.Getenv(EnvPathStyle) == "true",
+	}
+	if s.Bucket == "" {
+		s.Bucket = DefaultBucket
 	}
 	if s.Store == "" {
 		s.Store = StoreBolt
@@ -112,6 +135,18 @@ func OpenStore(ctx context.Context, s Settings, awsCfg aws.Config) (store chat.S
 	}
 }
 
+// S3Files returns the Files adapter over the bucket s names; endpoint, when
+// set, overrides the SDK's (the embedded S3 of `minichat serve`).
+func S3Files(awsCfg aws.Config, s Settings, endpoint string) *s3files.S3Files {
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		o.UsePathStyle = s.PathStyle || endpoint != ""
+	})
+	return s3files.New(client, s.Bucket)
+}
+
 // Lambda builds the App of a Lambda function from its environment.
 func Lambda(ctx context.Context) (*App, error) {
 	s, err := SettingsFromEnv()
@@ -130,7 +165,7 @@ func Lambda(ctx context.Context) (*App, error) {
 		return nil, fmt.Errorf("app: %s is required", EnvWSEndpoint)
 	}
 	return New(Config{
-		Store: store, Pusher: apigwpush.NewFromConfig(awsCfg, s.WSEndpoint),
+		Store: store, Pusher: apigwpush.NewFromConfig(awsCfg, s.WSEndpoint), Files: S3Files(awsCfg, s, ""),
 		JWTSecret: s.JWTSecret, TokenTTL: s.TokenTTL, Origins: s.Origins, Logger: logging.FromEnv(),
 	})
 }

@@ -9,7 +9,6 @@ import (
 )
 
 // Authenticate verifies a token and returns the identity it speaks for.
-// A user deleted since the token was issued is refused as well.
 func (s *Service) Authenticate(ctx context.Context, token string) (Identity, error) {
 	if token == "" {
 		return Identity{}, refuse(ErrUnauthorized, "no token")

@@ -26,9 +26,6 @@ func (s *Service) PrivateMessage(ctx context.Context, call Call, req protocol.Re
 // conn (the one that sent it, which gets the ack instead). Resending the
 // same clientID returns the stored message and delivers nothing again.
 func (s *Service) SendPrivate(ctx context.Context, id Identity, conn, peerID, content, clientID string) (Message, error) {
-	if err := ValidID("to", peerID); err != nil {
-		return Message{}, err
-	}
 	if err := ValidText("content", content); err != nil {
 		return Message{}, err
 	}
@@ -40,17 +37,11 @@ func (s *Service) SendPrivate(ctx context.Context, id Identity, conn, peerID, co
 }
 
 func (s *Service) storeAndDeliver(ctx context.Context, id Identity, conn string, m Message, clientID string) (Message, error) {
-	if m.To == id.UserID {
-		return Message{}, badInput("to", "cannot message yourself")
+	if err := s.checkPeer(ctx, id, m.To); err != nil {
+		return Message{}, err
 	}
 	if err := s.allowSend(ctx, id.UserID); err != nil {
 		return Message{}, err
-	}
-	if _, err := s.store.UserByID(ctx, m.To); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Message{}, refuse(ErrNotFound, "no such user")
-		}
-		return Message{}, fmt.Errorf("send: %w", err)
 	}
 	m.MessageID, m.From, m.FromName, m.At = s.newID(), id.UserID, id.Username, s.clock()
 	stored, created, err := s.store.SaveMessage(ctx, m, idemKey(id.UserID, clientID))
@@ -58,7 +49,7 @@ func (s *Service) storeAndDeliver(ctx context.Context, id Identity, conn string,
 		return Message{}, fmt.Errorf("send: %w", err)
 	}
 	if created {
-		if err := s.send(ctx, []string{stored.To, stored.From}, conn, true, RenderMessage(stored, "")); err != nil {
+		if err := s.send(ctx, []string{stored.To, stored.From}, conn, true, s.render(ctx, stored)); err != nil {
 			return Message{}, fmt.Errorf("send: %w", err)
 		}
 	}
@@ -77,15 +68,15 @@ func (s *Service) MessageDeleted(ctx context.Context, call Call, req protocol.Re
 	return []any{protocol.Ack{Type: protocol.TypeAck, ID: req.ID, MessageID: req.MessageID}}, nil
 }
 
-// DeleteMessage deletes a private message sent by id and tells the other
-// party (and the sender's other connections). A message id doesn't leak
-// whether it exists: only the two parties learn anything about it.
+// DeleteMessage deletes a private message sent by id, with its file, and
+// tells the other party (and the sender's other connections). Only the
+// sender may: anyone else is forbidden, as the protocol says.
 func (s *Service) DeleteMessage(ctx context.Context, id Identity, conn, messageID string) error {
 	if err := ValidID("messageId", messageID); err != nil {
 		return err
 	}
 	m, err := s.store.GetMessage(ctx, messageID)
-	if errors.Is(err, ErrNotFound) || (err == nil && (m.Kind == KindGroup || (m.From != id.UserID && m.To != id.UserID))) {
+	if errors.Is(err, ErrNotFound) || (err == nil && m.Kind == KindGroup) {
 		return refuse(ErrNotFound, "no such message")
 	}
 	if err != nil {
@@ -99,6 +90,11 @@ func (s *Service) DeleteMessage(ctx context.Context, id Identity, conn, messageI
 	}
 	if _, err := s.store.MarkDeleted(ctx, messageID); err != nil {
 		return fmt.Errorf("delete: %w", err)
+	}
+	if m.File != nil {
+		if err := s.files.store.Delete(ctx, m.File.Key); err != nil {
+			s.log.WarnContext(ctx, "delete file of deleted message", "err", err)
+		}
 	}
 	toPeer := protocol.MessageDeleted{Type: protocol.TypeMessageDeleted, MessageID: m.MessageID, ChatWith: id.UserID}
 	if err := s.send(ctx, []string{m.To}, conn, true, toPeer); err != nil {
@@ -155,7 +151,7 @@ func (s *Service) History(ctx context.Context, id Identity, peerID string, p Pag
 		}
 	}
 	for _, m := range msgs {
-		page.Messages = append(page.Messages, RenderMessage(m, ""))
+		page.Messages = append(page.Messages, s.render(ctx, m))
 	}
 	if more {
 		if p.After != "" {
@@ -201,7 +197,7 @@ func (s *Service) Conversations(ctx context.Context, id Identity) ([]protocol.Co
 			Unread: c.Unread,
 		}
 		if c.LastMessage != nil {
-			lm := RenderMessage(*c.LastMessage, "")
+			lm := s.render(ctx, *c.LastMessage)
 			info.LastMessage = &lm
 		}
 		out = append(out, info)

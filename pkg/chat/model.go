@@ -9,7 +9,7 @@ const SeatCount = 8
 const EmptySeatAvatar = "🪑"
 
 // SeatAvatars are the fixed emoji of seats 0..7: seat i always shows
-// SeatAvatars[i] while a user sits on it and has no avatar of their own.
+// SeatAvatars[i] while a user sits on it.
 var SeatAvatars = [SeatCount]string{"🦊", "🐼", "🐸", "🐙", "🦉", "🐯", "🐨", "🦄"}
 
 // User is an account.

@@ -121,3 +121,40 @@ type Passwords interface {
 	// depend on where they differ.
 	Verify(hash, password string) bool
 }
+
+// Files is the object-storage port: S3 on AWS, an embedded S3 locally.
+// Bytes never pass through the service: clients upload with a presigned
+// request and download with a presigned link.
+type Files interface {
+	// PresignUpload returns a presigned POST that stores exactly size bytes
+	// of contentType at key, to be downloaded as fileName, with meta as user
+	// metadata, until ttl passes.
+	PresignUpload(ctx context.Context, key, contentType, fileName string, size int64, meta map[string]string, ttl time.Duration) (Upload, error)
+	// Inspect returns what is really stored at key: its size, content type,
+	// user metadata and up to n first bytes; ErrNotFound if nothing is.
+	Inspect(ctx context.Context, key string, n int) (FileInfo, error)
+	// Copy copies the object at src to dst.
+	Copy(ctx context.Context, src, dst string) error
+	// Delete removes the object at key; a missing object is not an error.
+	Delete(ctx context.Context, key string) error
+	// PresignDownload returns a link that downloads key as fileName until
+	// ttl passes.
+	PresignDownload(ctx context.Context, key, fileName string, ttl time.Duration) (string, error)
+}
+
+// Upload is a presigned upload request.
+type Upload struct {
+	Method    string
+	URL       string
+	Fields    map[string]string
+	Headers   map[string]string
+	ExpiresAt time.Time
+}
+
+// FileInfo is what an object really is, whatever was declared.
+type FileInfo struct {
+	Size        int64
+	ContentType string
+	Metadata    map[string]string
+	Head        []byte
+}

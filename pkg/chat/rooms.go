@@ -12,11 +12,11 @@ import (
 // and everyone in the room get the new seats and a join notice; a full room
 // answers `full`; a user already seated just gets the seats again.
 func (s *Service) JoinRoom(ctx context.Context, call Call, req protocol.Request) ([]any, error) {
-	if err := ValidRoom(req.Room); err != nil {
-		return nil, err
-	}
 	id, err := s.identify(ctx, call)
 	if err != nil {
+		return nil, err
+	}
+	if err := ValidRoom(req.Room); err != nil {
 		return nil, err
 	}
 	r, changed, err := s.store.JoinRoom(ctx, req.Room, Seat{UserID: id.UserID, Username: id.Username})
@@ -45,11 +45,11 @@ func (s *Service) JoinRoom(ctx context.Context, call Call, req protocol.Request)
 // LeaveRoom frees the caller's seat. Leaving a room where one holds no seat
 // is acknowledged too: the result, not sitting there, is the same.
 func (s *Service) LeaveRoom(ctx context.Context, call Call, req protocol.Request) ([]any, error) {
-	if err := ValidRoom(req.Room); err != nil {
-		return nil, err
-	}
 	id, err := s.identify(ctx, call)
 	if err != nil {
+		return nil, err
+	}
+	if err := ValidRoom(req.Room); err != nil {
 		return nil, err
 	}
 	if _, err := s.leave(ctx, id, req.Room, call.ConnID, true); err != nil {
@@ -82,17 +82,14 @@ func (s *Service) leave(ctx context.Context, id Identity, room, exclude string, 
 // GroupMessage stores a room message and delivers it to every connection of
 // everyone seated, the sender's included.
 func (s *Service) GroupMessage(ctx context.Context, call Call, req protocol.Request) ([]any, error) {
+	id, err := s.identify(ctx, call)
+	if err != nil {
+		return nil, err
+	}
 	if err := ValidRoom(req.Room); err != nil {
 		return nil, err
 	}
 	if err := ValidText("msg", req.Msg); err != nil {
-		return nil, err
-	}
-	if err := ValidClientID(req.ID); err != nil {
-		return nil, err
-	}
-	id, err := s.identify(ctx, call)
-	if err != nil {
 		return nil, err
 	}
 	if err := s.allowSend(ctx, id.UserID); err != nil {

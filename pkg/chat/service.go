@@ -58,11 +58,13 @@ func (l Limits) withDefaults() Limits {
 
 // Config holds the ports and settings of a Service.
 type Config struct {
-	Store     Store
-	Pusher    Pusher
-	Tokens    Tokens
-	Passwords Passwords
-	Limits    Limits
+	Store      Store
+	Pusher     Pusher
+	Tokens     Tokens
+	Passwords  Passwords
+	Files      Files
+	FilePolicy FilePolicy
+	Limits     Limits
 	Logger    *slog.Logger
 	// Now and NewID default to time.Now and UUIDv7 (ids that sort by time).
 	Now   func() time.Time
@@ -75,6 +77,7 @@ type Service struct {
 	push      Pusher
 	tokens    Tokens
 	passwords Passwords
+	files     fileDeps
 	limits    Limits
 	log       *slog.Logger
 	now       func() time.Time
@@ -84,13 +87,19 @@ type Service struct {
 	dummyHash string
 }
 
+type fileDeps struct {
+	store  Files
+	policy FilePolicy
+}
+
 // NewService checks cfg and returns a Service.
 func NewService(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Pusher == nil || cfg.Tokens == nil || cfg.Passwords == nil {
-		return nil, fmt.Errorf("chat: Store, Pusher, Tokens and Passwords are required")
+	if cfg.Store == nil || cfg.Pusher == nil || cfg.Tokens == nil || cfg.Passwords == nil || cfg.Files == nil {
+		return nil, fmt.Errorf("chat: Store, Pusher, Tokens, Passwords and Files are required")
 	}
 	s := &Service{
 		store: cfg.Store, push: cfg.Pusher, tokens: cfg.Tokens, passwords: cfg.Passwords,
+		files:  fileDeps{store: cfg.Files, policy: cfg.FilePolicy.withDefaults()},
 		limits: cfg.Limits.withDefaults(), log: cfg.Logger, now: cfg.Now, newID: cfg.NewID,
 	}
 	if s.log == nil {

@@ -5,13 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/minichatbar/minichat/pkg/auth"
 	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/embeds3"
+	"github.com/minichatbar/minichat/pkg/s3files"
 	"github.com/minichatbar/minichat/pkg/protocol"
 	"github.com/minichatbar/minichat/pkg/store/boltstore"
 )
@@ -73,6 +81,7 @@ type fixture struct {
 	svc   *chat.Service
 	store chat.Store
 	push  *fakePusher
+	files chat.Files
 	now   time.Time
 	mu    sync.Mutex
 }
@@ -101,8 +110,19 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s3srv, err := embeds3.Open("", "files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s3srv)
+	t.Cleanup(hs.Close)
+	f.files = s3files.New(s3.New(s3.Options{
+		BaseEndpoint: aws.String(hs.URL), UsePathStyle: true, Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+	}), "files")
 	f.svc, err = chat.NewService(chat.Config{
 		Store: store, Pusher: f.push, Tokens: tokens, Passwords: auth.BcryptPasswords{Cost: 4}, Now: f.clock,
+		Files: f.files, FilePolicy: chat.FilePolicy{MaxSize: 1024}, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -353,6 +373,8 @@ func TestDeleteMessage(t *testing.T) {
 	_, err = f.svc.MessageDeleted(ctx, b1, protocol.Request{MessageID: id})
 	wantCode(t, err, chat.ErrForbidden)
 	_, err = f.svc.MessageDeleted(ctx, e1, protocol.Request{MessageID: id})
+	wantCode(t, err, chat.ErrForbidden)
+	_, err = f.svc.MessageDeleted(ctx, a1, protocol.Request{MessageID: "01890000-0000-7000-8000-000000000000"})
 	wantCode(t, err, chat.ErrNotFound)
 	if _, err := f.svc.MessageDeleted(ctx, a1, protocol.Request{MessageID: id}); err != nil {
 		t.Fatal(err)

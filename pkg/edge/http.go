@@ -53,6 +53,7 @@ var routes = map[string]route{
 	"GET /api/users":                            {serve: (*HTTP).users},
 	"PUT /api/users/me/avatar":                  {serve: (*HTTP).avatar},
 	"GET /api/rooms/{room}":                     {serve: (*HTTP).room},
+	"POST /api/files":                           {serve: (*HTTP).upload},
 }
 
 // Handle serves one HTTP API event.
@@ -204,4 +205,13 @@ func (h *HTTP) avatar(ctx context.Context, r *httpRequest) (int, any, error) {
 func (h *HTTP) room(ctx context.Context, r *httpRequest) (int, any, error) {
 	info, err := h.svc.RoomInfo(ctx, r.id, r.PathParameters["room"])
 	return http.StatusOK, info, err
+}
+
+func (h *HTTP) upload(ctx context.Context, r *httpRequest) (int, any, error) {
+	var b protocol.FileUploadRequest
+	if err := decode(r, &b); err != nil {
+		return 0, nil, err
+	}
+	up, err := h.svc.RequestUpload(ctx, r.id, b)
+	return http.StatusOK, up, err
 }

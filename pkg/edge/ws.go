@@ -164,14 +164,15 @@ func (w *WebSocket) Actions() []string {
 
 func (w *WebSocket) useCases() map[string]UseCase {
 	return map[string]UseCase{
-		protocol.ActionLogin:          w.svc.Login,
-		protocol.ActionPing:           w.svc.Ping,
-		protocol.ActionPrivateMessage: w.svc.PrivateMessage,
-		protocol.ActionMessageDeleted: w.svc.MessageDeleted,
-		protocol.ActionAvatarUpdated:  w.svc.AvatarUpdated,
-		protocol.ActionJoinRoom:       w.svc.JoinRoom,
-		protocol.ActionLeaveRoom:      w.svc.LeaveRoom,
-		protocol.ActionGroupMessage:   w.svc.GroupMessage,
+		protocol.ActionLogin:              w.svc.Login,
+		protocol.ActionPing:               w.svc.Ping,
+		protocol.ActionPrivateMessage:     w.svc.PrivateMessage,
+		protocol.ActionPrivateFileMessage: w.svc.PrivateFileMessage,
+		protocol.ActionMessageDeleted:     w.svc.MessageDeleted,
+		protocol.ActionAvatarUpdated:      w.svc.AvatarUpdated,
+		protocol.ActionJoinRoom:           w.svc.JoinRoom,
+		protocol.ActionLeaveRoom:          w.svc.LeaveRoom,
+		protocol.ActionGroupMessage:       w.svc.GroupMessage,
 	}
 }
 

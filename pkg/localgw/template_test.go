@@ -49,7 +49,7 @@ func TestProjectTemplateWiring(t *testing.T) {
 	if ev := h.nextWS("ping"); ev.RequestContext.RouteKey != "ping" || ev.RequestContext.Stage != DefaultStage {
 		t.Errorf("ping event: %+v", ev.RequestContext)
 	}
-	send(t, c, `{"action":"private-file-message"}`)
+	send(t, c, `{"action":"no-such-action"}`)
 	if ev := h.nextWS("default"); ev.RequestContext.RouteKey != "$default" {
 		t.Errorf("unrouted action went to %q", ev.RequestContext.RouteKey)
 	}

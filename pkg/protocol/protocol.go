@@ -230,3 +230,29 @@ type RoomInfo struct {
 	Version int64  `json:"version"`
 	Seats   []Seat `json:"seats"`
 }
+
+// FileUploadRequest is the body of POST /api/files.
+type FileUploadRequest struct {
+	FileName string `json:"fileName"`
+	FileType string `json:"fileType"`
+	Size     int64  `json:"size"`
+	To       string `json:"to"`
+}
+
+// PresignedUpload says how to upload: a POST of a multipart form with
+// Fields followed by the file (field "file"), or a request with Headers.
+type PresignedUpload struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Fields  map[string]string `json:"fields,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// FileUpload answers POST /api/files: the key to send in
+// private-file-message once the upload is done.
+type FileUpload struct {
+	FileKey   string          `json:"fileKey"`
+	Upload    PresignedUpload `json:"upload"`
+	ExpiresAt string          `json:"expiresAt"`
+	MaxSize   int64           `json:"maxSize"`
+}

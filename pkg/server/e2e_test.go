@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/chat/filestest"
 )
 
 // e2e runs the end-to-end suite against a stack over the given store
@@ -34,6 +36,7 @@ func e2e(t *testing.T, newStore func(t *testing.T) chat.Store) {
 	t.Run("RoomLifecycle", func(t *testing.T) { testRoomLifecycle(t, open(t)) })
 	t.Run("ConcurrentJoiners", func(t *testing.T) { testConcurrentJoiners(t, open(t)) })
 	t.Run("HTTPAPI", func(t *testing.T) { testHTTPAPI(t, open(t)) })
+	t.Run("FileMessages", func(t *testing.T) { testFileMessages(t, open(t)) })
 }
 
 func TestEndToEndBolt(t *testing.T) { e2e(t, nil) }
@@ -421,4 +424,60 @@ func testHTTPAPI(t *testing.T, s *stack) {
 	if st := s.call("GET", "/api/nothing-here", alice.Token, nil, nil); st != 404 {
 		t.Fatalf("unknown route: %d", st)
 	}
+}
+
+func testFileMessages(t *testing.T, s *stack) {
+	alice, bob, eve := s.register("alice"), s.register("bob"), s.register("eve")
+	a, b, e := s.dial(t, alice.Token), s.dial(t, bob.Token), s.dial(t, eve.Token)
+	upload := func(from, to account, data []byte, declared int) string {
+		var up struct {
+			FileKey string
+			Upload  struct {
+				Method, URL string
+				Fields      map[string]string
+			}
+		}
+		body := map[string]any{"fileName": "pixel.png", "fileType": "image/png", "size": declared, "to": to.UserID}
+		if st := s.call("POST", "/api/files", from.Token, body, &up); st != 200 || up.Upload.Method != "POST" {
+			t.Fatalf("POST /api/files: %d %+v", st, up)
+		}
+		if err := filestest.Post(t.Context(), up.Upload.URL, up.Upload.Fields, "pixel.png", data); err != nil {
+			t.Fatal(err)
+		}
+		return up.FileKey
+	}
+	send := func(c *client, key, to string) map[string]any {
+		return c.request(map[string]string{"action": "private-file-message", "to": to, "fileKey": key,
+			"fileName": "pixel.png", "fileType": "image/png", "messageType": "image"})
+	}
+	key := upload(alice, bob, filestest.PNG, len(filestest.PNG))
+	if r := send(e, key, bob.UserID); r["code"] != "forbidden" {
+		t.Fatalf("someone else's fileKey: %v", r)
+	}
+	ack := send(a, key, bob.UserID)
+	if ack["type"] != "ack" {
+		t.Fatalf("send file: %v", ack)
+	}
+	m := b.expect("private-file-message")
+	if m["messageId"] != ack["messageId"] || m["from"] != alice.UserID || m["fileSize"] != float64(len(filestest.PNG)) {
+		t.Fatalf("file message = %v", m)
+	}
+	got, _, err := filestest.Get(t.Context(), m["fileUrl"].(string))
+	if err != nil || !bytes.Equal(got, filestest.PNG) {
+		t.Fatalf("download: %d bytes, %v", len(got), err)
+	}
+	bad := upload(alice, bob, []byte("not an image at all"), len("not an image at all"))
+	if r := send(a, bad, bob.UserID); r["code"] != "bad-request" {
+		t.Fatalf("text as png: %v", r)
+	}
+	var missing struct{ FileKey string }
+	s.call("POST", "/api/files", alice.Token, map[string]any{"fileName": "x.png", "fileType": "image/png", "size": 10, "to": bob.UserID}, &missing)
+	if r := send(a, missing.FileKey, bob.UserID); r["code"] != "not-found" {
+		t.Fatalf("missing upload: %v", r)
+	}
+	var e400 map[string]any
+	if st := s.call("POST", "/api/files", alice.Token, map[string]any{"fileName": "x.exe", "fileType": "application/x-msdownload", "size": 10, "to": bob.UserID}, &e400); st != 400 || e400["code"] != "bad-request" {
+		t.Fatalf("forbidden type: %d %v", st, e400)
+	}
+	b.sync()
 }

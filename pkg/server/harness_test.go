@@ -36,7 +36,7 @@ func startStack(t *testing.T, store chat.Store) *stack {
 	t.Helper()
 	srv, err := server.Start(t.Context(), server.Options{
 		Addr:      "127.0.0.1:0",
-		Settings:  app.Settings{Store: app.StoreBolt, DataDir: t.TempDir()},
+		Settings:  app.Settings{Store: app.StoreBolt, DataDir: t.TempDir(), Bucket: app.DefaultBucket},
 		Template:  minichat.Template,
 		Store:     store,
 		Passwords: auth.BcryptPasswords{Cost: 4},

@@ -16,11 +16,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/minichatbar/minichat/infra/samtemplate"
 	"github.com/minichatbar/minichat/pkg/apigwpush"
 	"github.com/minichatbar/minichat/pkg/app"
 	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/embeds3"
 	"github.com/minichatbar/minichat/pkg/localgw"
 	"github.com/minichatbar/minichat/web"
 )
@@ -49,10 +51,10 @@ type Server struct {
 	// WSURL is the WebSocket API's URL.
 	URL, WSURL string
 
-	gw         *localgw.Gateway
-	http       *http.Server
-	closeStore func() error
-	done       chan error
+	gw      *localgw.Gateway
+	http    *http.Server
+	closers []func() error
+	done    chan error
 }
 
 // DefaultAddr is where `minichat serve` listens unless told otherwise.
@@ -68,6 +70,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if opts.Settings.DataDir == "" {
 		opts.Settings.DataDir = ".minichat"
+	}
+	if opts.Settings.Bucket == "" {
+		opts.Settings.Bucket = app.DefaultBucket
 	}
 	tpl, err := samtemplate.Parse(opts.Template)
 	if err != nil {
@@ -95,9 +100,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.WSURL = "ws://" + ln.Addr().String() + localgw.DefaultWebSocketPath
 	fail := func(err error) (*Server, error) {
 		ln.Close()
-		if s.closeStore != nil {
-			s.closeStore()
-		}
+		s.close()
 		return nil, err
 	}
 
@@ -107,9 +110,16 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	store := opts.Store
 	if store == nil {
-		if store, s.closeStore, err = app.OpenStore(ctx, opts.Settings, awsCfg); err != nil {
+		var closeStore func() error
+		if store, closeStore, err = app.OpenStore(ctx, opts.Settings, awsCfg); err != nil {
 			return fail(err)
 		}
+		s.closers = append(s.closers, closeStore)
+	}
+	mux := http.NewServeMux()
+	files, err := s.files(opts.Settings, awsCfg, mux)
+	if err != nil {
+		return fail(err)
 	}
 	origins := opts.Settings.Origins
 	if len(origins) == 0 {
@@ -117,6 +127,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	a, err := app.New(app.Config{
 		Store: store, Pusher: apigwpush.NewFromConfig(awsCfg, "http://"+ln.Addr().String()+localgw.DefaultWebSocketPath),
+		Files: files,
 		JWTSecret: secret, TokenTTL: opts.Settings.TokenTTL, Origins: origins,
 		Limits: opts.ChatLimits, Logger: opts.Logger, Passwords: opts.Passwords,
 	})
@@ -135,7 +146,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	mux := http.NewServeMux()
 	mux.Handle("/", http.FileServerFS(webRoot))
 	mux.Handle("/sdk/", http.FileServerFS(web.Files()))
 	s.gw, err = localgw.New(localgw.Config{
@@ -157,10 +167,38 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := <-s.done; !errors.Is(err, http.ErrServerClosed) {
 		errs = append(errs, err)
 	}
-	if s.closeStore != nil {
-		errs = append(errs, s.closeStore())
-	}
+	errs = append(errs, s.close())
 	return errors.Join(errs...)
+}
+
+func (s *Server) close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+// S3Path is where the embedded S3 endpoint is served.
+const S3Path = "/s3"
+
+// files returns the Files adapter: over the embedded S3, served on mux at
+// S3Path, unless settings ask for a real S3 endpoint.
+func (s *Server) files(settings app.Settings, awsCfg aws.Config, mux *http.ServeMux) (chat.Files, error) {
+	if settings.Files == app.FilesS3 {
+		return app.S3Files(awsCfg, settings, ""), nil
+	}
+	if settings.Files != "" && settings.Files != app.FilesEmbedded {
+		return nil, fmt.Errorf("server: %s=%q: want %q or %q", app.EnvFiles, settings.Files, app.FilesEmbedded, app.FilesS3)
+	}
+	embedded, err := embeds3.Open(filepath.Join(settings.DataDir, "files.db"), settings.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, embedded.Close)
+	mux.Handle(S3Path+"/", http.StripPrefix(S3Path, embedded))
+	return app.S3Files(awsCfg, settings, s.URL+S3Path), nil
 }
 
 // selfOrigins are the origins of pages this server serves itself.

@@ -1,0 +1,335 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/minichatbar/minichat/pkg/chat"
+)
+
+// API is the part of the DynamoDB client that DynamoStore uses. Both
+// *dynamodb.Client and minidyn's in-memory client satisfy it.
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+var _ chat.Store = (*DynamoStore)(nil)
+
+// Request describes one request DynamoStore made, as an Observer sees it.
+type Request struct {
+	// Operation is the DynamoDB operation name, such as "GetItem".
+	Operation string
+	// ConsumedCapacity is what the service reported (every request asks
+	// for TOTAL); emulators may report nothing.
+	ConsumedCapacity []types.ConsumedCapacity
+	// Err is the request's error, if any.
+	Err error
+}
+
+// Observer is told about every request; it must be safe for concurrent use
+// because some methods make requests in parallel.
+type Observer func(ctx context.Context, r Request)
+
+// Option configures a DynamoStore.
+type Option func(*DynamoStore)
+
+// WithObserver makes the store report every request to o (for metrics, and
+// for the tests that count requests and capacity per action).
+func WithObserver(o Observer) Option { return func(s *DynamoStore) { s.observe = o } }
+
+// WithClock replaces time.Now, which decides whether connections and group
+// messages have expired.
+func WithClock(now func() time.Time) Option { return func(s *DynamoStore) { s.now = now } }
+
+// WithIdempotencyTTL sets how long an idempotency key is remembered
+// (default 24 h). DynamoDB's TTL sweeper deletes records some time after.
+func WithIdempotencyTTL(d time.Duration) Option { return func(s *DynamoStore) { s.idemTTL = d } }
+
+// WithGroupMessageTTL sets how long group messages are kept (default 24 h):
+// rooms have no history read, and a TTL deletes them at no request cost.
+func WithGroupMessageTTL(d time.Duration) Option { return func(s *DynamoStore) { s.groupTTL = d } }
+
+// DynamoStore is the chat.Store on one DynamoDB table laid out as
+// docs/data-model.md describes.
+type DynamoStore struct {
+	api      API
+	table    string
+	observe  Observer
+	now      func() time.Time
+	idemTTL  time.Duration
+	groupTTL time.Duration
+	// backoff waits before a retry; tests replace it to run fast.
+	backoff func(ctx context.Context, attempt int) error
+}
+
+// DefaultIdempotencyTTL is how long idempotency keys are remembered unless
+// WithIdempotencyTTL says otherwise.
+const DefaultIdempotencyTTL = 24 * time.Hour
+
+// DefaultGroupMessageTTL is how long group messages are kept unless
+// WithGroupMessageTTL says otherwise.
+const DefaultGroupMessageTTL = 24 * time.Hour
+
+// The retry budget of optimistic writes.
+const (
+	// maxAttempts bounds every read-compute-write loop. A joiner loses a
+	// race only when someone else changed the room, so eight seats need at
+	// most nine rounds when only joins happen; the rest is for leaves and
+	// TransactionConflict.
+	maxAttempts = 40
+	backoffBase = 2 * time.Millisecond
+	backoffCap  = 100 * time.Millisecond
+)
+
+// New returns a store on table through client.
+func New(client API, table string, opts ...Option) *DynamoStore {
+	s := &DynamoStore{
+		api:      client,
+		table:    table,
+		now:      time.Now,
+		idemTTL:  DefaultIdempotencyTTL,
+		groupTTL: DefaultGroupMessageTTL,
+		backoff:  backoff,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// errContention means an optimistic write kept losing races.
+var errContention = fmt.Errorf("%w: too much contention, try again", chat.ErrConflict)
+
+func (s *DynamoStore) report(ctx context.Context, op string, cc []types.ConsumedCapacity, err error) {
+	if s.observe != nil {
+		s.observe(ctx, Request{Operation: op, ConsumedCapacity: cc, Err: err})
+	}
+}
+
+func one(cc *types.ConsumedCapacity) []types.ConsumedCapacity {
+	if cc == nil {
+		return nil
+	}
+	return []types.ConsumedCapacity{*cc}
+}
+
+const total = types.ReturnConsumedCapacityTotal
+
+func (s *DynamoStore) getItem(ctx context.Context, in *dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+	in.TableName, in.ReturnConsumedCapacity, in.ConsistentRead = &s.table, total, aws.Bool(true)
+	out, err := s.api.GetItem(ctx, in)
+	var cc []types.ConsumedCapacity
+	if out != nil {
+		cc = one(out.ConsumedCapacity)
+	}
+	s.report(ctx, "GetItem", cc, err)
+	return out, err
+}
+
+func (s *DynamoStore) putItem(ctx context.Context, in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
+	in.TableName, in.ReturnConsumedCapacity = &s.table, total
+	out, err := s.api.PutItem(ctx, in)
+	var cc []types.ConsumedCapacity
+	if out != nil {
+		cc = one(out.ConsumedCapacity)
+	}
+	s.report(ctx, "PutItem", cc, err)
+	return out, err
+}
+
+func (s *DynamoStore) updateItem(ctx context.Context, in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+	in.TableName, in.ReturnConsumedCapacity = &s.table, total
+	out, err := s.api.UpdateItem(ctx, in)
+	var cc []types.ConsumedCapacity
+	if out != nil {
+		cc = one(out.ConsumedCapacity)
+	}
+	s.report(ctx, "UpdateItem", cc, err)
+	return out, err
+}
+
+func (s *DynamoStore) deleteItem(ctx context.Context, in *dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
+	in.TableName, in.ReturnConsumedCapacity = &s.table, total
+	out, err := s.api.DeleteItem(ctx, in)
+	var cc []types.ConsumedCapacity
+	if out != nil {
+		cc = one(out.ConsumedCapacity)
+	}
+	s.report(ctx, "DeleteItem", cc, err)
+	return out, err
+}
+
+func (s *DynamoStore) query(ctx context.Context, in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+	in.TableName, in.ReturnConsumedCapacity = &s.table, total
+	out, err := s.api.Query(ctx, in)
+	var cc []types.ConsumedCapacity
+	if out != nil {
+		cc = one(out.ConsumedCapacity)
+	}
+	s.report(ctx, "Query", cc, err)
+	return out, err
+}
+
+func (s *DynamoStore) batchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput) (*dynamodb.BatchGetItemOutput, error) {
+	in.ReturnConsumedCapacity = total
+	out, err := s.api.BatchGetItem(ctx, in)
+	var cc []types.ConsumedCapacity
+	if out != nil {
+		cc = out.ConsumedCapacity
+	}
+	s.report(ctx, "BatchGetItem", cc, err)
+	return out, err
+}
+
+func (s *DynamoStore) transactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+	in.ReturnConsumedCapacity = total
+	out, err := s.api.TransactWriteItems(ctx, in)
+	var cc []types.ConsumedCapacity
+	if out != nil {
+		cc = out.ConsumedCapacity
+	}
+	s.report(ctx, "TransactWriteItems", cc, err)
+	return out, err
+}
+
+// conditionError says which write of a group failed its condition, and
+// what the item held then when the service returned it.
+type conditionError struct {
+	index int
+	item  map[string]types.AttributeValue
+}
+
+func (e *conditionError) Error() string {
+	return fmt.Sprintf("condition of write %d failed", e.index)
+}
+
+// errRace means a transaction collided with another one on the same items
+// (TransactionConflict); the caller re-reads and tries again.
+var errRace = errors.New("transaction conflict")
+
+// write applies ws atomically: a single write is sent as itself (half the
+// cost of a transaction), more as one TransactWriteItems. A failed condition
+// comes back as *conditionError, a collision with another transaction as
+// errRace.
+func (s *DynamoStore) write(ctx context.Context, ws ...types.TransactWriteItem) error {
+	for i := range ws {
+		setTable(&ws[i], &s.table)
+	}
+	if len(ws) == 1 {
+		return s.writeOne(ctx, ws[0])
+	}
+	_, err := s.transactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ws})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for i, r := range tce.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+				return &conditionError{index: i, item: r.Item}
+			}
+		}
+		for _, r := range tce.CancellationReasons {
+			if aws.ToString(r.Code) == "TransactionConflict" {
+				return errRace
+			}
+		}
+		return fmt.Errorf("transaction cancelled: %w", err)
+	}
+	var tc *types.TransactionConflictException
+	if errors.As(err, &tc) {
+		return errRace
+	}
+	return err
+}
+
+func setTable(w *types.TransactWriteItem, table *string) {
+	switch {
+	case w.Put != nil:
+		w.Put.TableName = table
+	case w.Update != nil:
+		w.Update.TableName = table
+	case w.Delete != nil:
+		w.Delete.TableName = table
+	case w.ConditionCheck != nil:
+		w.ConditionCheck.TableName = table
+	}
+}
+
+func (s *DynamoStore) writeOne(ctx context.Context, w types.TransactWriteItem) error {
+	var err error
+	switch {
+	case w.Put != nil:
+		p := w.Put
+		_, err = s.putItem(ctx, &dynamodb.PutItemInput{
+			Item: p.Item, ConditionExpression: p.ConditionExpression,
+			ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues,
+			ReturnValuesOnConditionCheckFailure: p.ReturnValuesOnConditionCheckFailure,
+		})
+	case w.Update != nil:
+		u := w.Update
+		_, err = s.updateItem(ctx, &dynamodb.UpdateItemInput{
+			Key: u.Key, UpdateExpression: u.UpdateExpression, ConditionExpression: u.ConditionExpression,
+			ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
+			ReturnValuesOnConditionCheckFailure: u.ReturnValuesOnConditionCheckFailure,
+		})
+	case w.Delete != nil:
+		d := w.Delete
+		_, err = s.deleteItem(ctx, &dynamodb.DeleteItemInput{
+			Key: d.Key, ConditionExpression: d.ConditionExpression,
+			ExpressionAttributeNames: d.ExpressionAttributeNames, ExpressionAttributeValues: d.ExpressionAttributeValues,
+			ReturnValuesOnConditionCheckFailure: d.ReturnValuesOnConditionCheckFailure,
+		})
+	default:
+		return errors.New("write: unsupported single write")
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return &conditionError{index: 0, item: ccf.Item}
+	}
+	return err
+}
+
+// failedAt reports whether err is a failed condition of write i, and the
+// item the service returned with it.
+func failedAt(err error, i int) (map[string]types.AttributeValue, bool) {
+	var ce *conditionError
+	if errors.As(err, &ce) && ce.index == i {
+		return ce.item, true
+	}
+	return nil, false
+}
+
+// retryable reports whether an optimistic write lost a race and should be
+// tried again after a fresh read.
+func retryable(err error) bool {
+	var ce *conditionError
+	return errors.As(err, &ce) || errors.Is(err, errRace)
+}
+
+// backoff sleeps before attempt (0-based) with full jitter, so that
+// concurrent losers do not collide again in lockstep.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return nil
+	}
+	d := min(backoffBase<<min(attempt-1, 10), backoffCap)
+	t := time.NewTimer(rand.N(d) + time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
