@@ -19,10 +19,10 @@ type Config struct {
 	Files      chat.Files
 	FilePolicy chat.FilePolicy
 	JWTSecret  []byte
-	TokenTTL  time.Duration
-	Origins   edge.Origins
-	Limits    chat.Limits
-	Logger    *slog.Logger
+	TokenTTL   time.Duration
+	Origins    edge.Origins
+	Limits     chat.Limits
+	Logger     *slog.Logger
 	// Passwords defaults to bcrypt at its default cost.
 	Passwords chat.Passwords
 }

@@ -65,7 +65,7 @@ type Config struct {
 	Files      Files
 	FilePolicy FilePolicy
 	Limits     Limits
-	Logger    *slog.Logger
+	Logger     *slog.Logger
 	// Now and NewID default to time.Now and UUIDv7 (ids that sort by time).
 	Now   func() time.Time
 	NewID func() string

@@ -19,8 +19,8 @@ import (
 	"github.com/minichatbar/minichat/pkg/auth"
 	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/embeds3"
-	"github.com/minichatbar/minichat/pkg/s3files"
 	"github.com/minichatbar/minichat/pkg/protocol"
+	"github.com/minichatbar/minichat/pkg/s3files"
 	"github.com/minichatbar/minichat/pkg/store/boltstore"
 )
 
