@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/minichatbar/minichat/pkg/apigwpush"
@@ -20,6 +21,7 @@ import (
 	"github.com/minichatbar/minichat/pkg/logging"
 	"github.com/minichatbar/minichat/pkg/s3files"
 	"github.com/minichatbar/minichat/pkg/store/boltstore"
+	"github.com/minichatbar/minichat/pkg/store/dynamostore"
 )
 
 // Environment variables read by FromEnv (README lists them all).
@@ -130,6 +132,11 @@ func OpenStore(ctx context.Context, s Settings, awsCfg aws.Config) (store chat.S
 			return nil, nil, fmt.Errorf("app: %w", err)
 		}
 		return b, b.Close, nil
+	case StoreDynamoDB:
+		if s.Table == "" {
+			return nil, nil, fmt.Errorf("app: %s is required with %s=%s", EnvTable, EnvStore, StoreDynamoDB)
+		}
+		return dynamostore.New(dynamodb.NewFromConfig(awsCfg), s.Table), func() error { return nil }, nil
 	default:
 		return nil, nil, fmt.Errorf("app: %s=%q: want %q or %q", EnvStore, s.Store, StoreBolt, StoreDynamoDB)
 	}

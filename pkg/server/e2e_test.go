@@ -11,20 +11,14 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/server"
 	"github.com/minichatbar/minichat/pkg/chat/filestest"
 )
 
-// e2e runs the end-to-end suite against a stack over the given store
-// (nil: the default embedded store).
-func e2e(t *testing.T, newStore func(t *testing.T) chat.Store) {
-	open := func(t *testing.T) *stack {
-		var st chat.Store
-		if newStore != nil {
-			st = newStore(t)
-		}
-		return startStack(t, st)
-	}
+// e2e runs the end-to-end suite against stacks started with the options
+// options returns (a fresh store each time).
+func e2e(t *testing.T, options func(t *testing.T) server.Options) {
+	open := func(t *testing.T) *stack { return startStack(t, options(t)) }
 	t.Run("PrivateChat", func(t *testing.T) { testPrivateChat(t, open(t)) })
 	t.Run("IdempotentResend", func(t *testing.T) { testIdempotentResend(t, open(t)) })
 	t.Run("OfflineRecipientHistory", func(t *testing.T) { testOfflineHistory(t, open(t)) })
@@ -39,7 +33,7 @@ func e2e(t *testing.T, newStore func(t *testing.T) chat.Store) {
 	t.Run("FileMessages", func(t *testing.T) { testFileMessages(t, open(t)) })
 }
 
-func TestEndToEndBolt(t *testing.T) { e2e(t, nil) }
+func TestEndToEndBolt(t *testing.T) { e2e(t, boltOptions) }
 
 func testPrivateChat(t *testing.T, s *stack) {
 	alice, bob := s.register("alice"), s.register("bob")

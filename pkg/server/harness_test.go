@@ -19,7 +19,6 @@ import (
 	"github.com/minichatbar/minichat"
 	"github.com/minichatbar/minichat/pkg/app"
 	"github.com/minichatbar/minichat/pkg/auth"
-	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/logging"
 	"github.com/minichatbar/minichat/pkg/server"
 )
@@ -30,18 +29,22 @@ type stack struct {
 	srv *server.Server
 }
 
-// startStack runs the whole stack on a free loopback port with the given
-// store (nil: bolt in a temp dir) and stops it when the test ends.
-func startStack(t *testing.T, store chat.Store) *stack {
+// boltOptions are the options of `make run`: bolt and the embedded S3 in
+// a temp dir.
+func boltOptions(t *testing.T) server.Options {
+	return server.Options{Settings: app.Settings{Store: app.StoreBolt, DataDir: t.TempDir()}}
+}
+
+// startStack runs the whole stack on a free loopback port and stops it
+// when the test ends. Address, template, logger and a cheap password hash
+// are filled in.
+func startStack(t *testing.T, opts server.Options) *stack {
 	t.Helper()
-	srv, err := server.Start(t.Context(), server.Options{
-		Addr:      "127.0.0.1:0",
-		Settings:  app.Settings{Store: app.StoreBolt, DataDir: t.TempDir(), Bucket: app.DefaultBucket},
-		Template:  minichat.Template,
-		Store:     store,
-		Passwords: auth.BcryptPasswords{Cost: 4},
-		Logger:    testLogger(),
-	})
+	opts.Addr = "127.0.0.1:0"
+	opts.Template = minichat.Template
+	opts.Passwords = auth.BcryptPasswords{Cost: 4}
+	opts.Logger = testLogger()
+	srv, err := server.Start(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
