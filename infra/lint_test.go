@@ -137,9 +137,18 @@ func TestEveryWebSocketRouteReachesOneFunction(t *testing.T) {
 	for _, r := range tpl.httpRoutes(t) {
 		served[r.function] = true
 	}
+	for _, a := range tpl.ofType("AWS::ApiGatewayV2::Authorizer") {
+		fn := subRef(t, tpl.field(a, "Properties", "AuthorizerUri"), `/functions/\$\{(\w+)\.Arn\}/invocations$`)
+		if dirs[fn] == "" {
+			t.Errorf("%s invokes %q, not a serverless function", a, fn)
+			continue
+		}
+		served[fn] = true
+		t.Logf("authorizer %s -> %s -> functions/%s/", a, fn, dirs[fn])
+	}
 	for id, dir := range dirs {
 		if !served[id] {
-			t.Errorf("%s (functions/%s/) serves no WebSocket route and no HTTP API event", id, dir)
+			t.Errorf("%s (functions/%s/) serves no WebSocket route, authorizer or HTTP API event", id, dir)
 		}
 	}
 }

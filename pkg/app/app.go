@@ -71,6 +71,7 @@ func New(cfg Config) (*App, error) {
 // the entry of its own directory; the local gateway invokes them all.
 func (a *App) Handlers() map[string]any {
 	h := map[string]any{
+		"authorizer": edge.AuthorizerHandler(a.WS.Authorize),
 		"connect":    edge.WSHandler(a.WS.Connect),
 		"disconnect": edge.WSHandler(a.WS.Disconnect),
 		"default":    edge.WSHandler(a.WS.Default),

@@ -67,7 +67,7 @@ func (w *WebSocket) Connect(ctx context.Context, ev events.APIGatewayWebsocketPr
 		w.log.InfoContext(ctx, "connect refused: origin not allowed", "origin", header(ev.Headers, "Origin"))
 		return status(http.StatusForbidden), nil
 	}
-	token, protocolEcho := connectToken(ev)
+	token, protocolEcho := connectToken(ev.QueryStringParameters["token"], header(ev.Headers, "Sec-WebSocket-Protocol"))
 	var id *chat.Identity
 	if a, ok := authorizerIdentity(ev.RequestContext.Authorizer); ok {
 		id = &a
@@ -90,11 +90,10 @@ func (w *WebSocket) Connect(ctx context.Context, ev events.APIGatewayWebsocketPr
 	return resp, nil
 }
 
-// connectToken returns the token of a $connect request and the
-// subprotocol to echo, if the client offered any.
-func connectToken(ev events.APIGatewayWebsocketProxyRequest) (token, echo string) {
-	token = ev.QueryStringParameters["token"]
-	offered := header(ev.Headers, "Sec-WebSocket-Protocol")
+// connectToken returns the token of a handshake, from the query string or
+// offered as a subprotocol, and the subprotocol to echo, if any.
+func connectToken(query, offered string) (token, echo string) {
+	token = query
 	if offered == "" {
 		return token, ""
 	}

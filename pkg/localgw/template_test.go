@@ -30,6 +30,15 @@ func TestProjectTemplateWiring(t *testing.T) {
 	handlers := map[string]any{}
 	for _, fn := range fns {
 		dir := strings.TrimPrefix(fn.CodeURI, "functions/")
+		if fn.LogicalID == "AuthorizerFunction" {
+			handlers[dir] = func(req events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+				return events.APIGatewayCustomAuthorizerResponse{PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{
+					Version:   "2012-10-17",
+					Statement: []events.IAMPolicyStatement{{Action: []string{"execute-api:Invoke"}, Effect: "Allow", Resource: []string{req.MethodArn}}},
+				}}, nil
+			}
+			continue
+		}
 		if strings.HasPrefix(dir, "httpapi") {
 			handlers[dir] = func(events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 				return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent}, nil

@@ -11,8 +11,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/minichatbar/minichat/pkg/server"
 	"github.com/minichatbar/minichat/pkg/chat/filestest"
+	"github.com/minichatbar/minichat/pkg/server"
 )
 
 // e2e runs the end-to-end suite against stacks started with the options
