@@ -40,8 +40,8 @@ func (s *Service) storeAndDeliver(ctx context.Context, id Identity, conn string,
 	if err := s.checkPeer(ctx, id, m.To); err != nil {
 		return Message{}, err
 	}
-	if err := s.allowSend(ctx, id.UserID); err != nil {
-		return Message{}, err
+	if stored, resent, err := s.admit(ctx, id.UserID, clientID); err != nil || resent {
+		return stored, err
 	}
 	m.MessageID, m.From, m.FromName, m.At = s.newID(), id.UserID, id.Username, s.clock()
 	stored, created, err := s.store.SaveMessage(ctx, m, idemKey(id.UserID, clientID))

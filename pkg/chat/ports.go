@@ -44,6 +44,9 @@ type Store interface {
 	// was used before, nothing is written and the message stored the first
 	// time is returned with created false.
 	SaveMessage(ctx context.Context, m Message, idemKey string) (stored Message, created bool, err error)
+	// IdempotentMessage returns the message stored with idemKey, or
+	// ErrNotFound.
+	IdempotentMessage(ctx context.Context, idemKey string) (Message, error)
 	// GetMessage returns a message by id, or ErrNotFound.
 	GetMessage(ctx context.Context, messageID string) (Message, error)
 	// MarkDeleted marks a message deleted and drops its content and file;

@@ -92,8 +92,11 @@ func (s *Service) GroupMessage(ctx context.Context, call Call, req protocol.Requ
 	if err := ValidText("msg", req.Msg); err != nil {
 		return nil, err
 	}
-	if err := s.allowSend(ctx, id.UserID); err != nil {
-		return nil, err
+	if stored, resent, err := s.admit(ctx, id.UserID, req.ID); err != nil || resent {
+		if err != nil {
+			return nil, err
+		}
+		return []any{ack(req.ID, stored)}, nil
 	}
 	r, err := s.store.GetRoom(ctx, req.Room)
 	if err != nil {

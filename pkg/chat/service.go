@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -17,6 +18,7 @@ const (
 	DefaultSendBurst         = 5
 	DefaultLoginFailsPerUser = 5
 	DefaultLoginFailsPerIP   = 20
+	DefaultRegistersPerIP    = 10
 	DefaultFanout            = 16
 	// DefaultConnectionTTL is a little over API Gateway's 2 h maximum
 	// connection duration: after it a connection is dead even if its
@@ -30,6 +32,7 @@ type Limits struct {
 	SendBurst         int
 	LoginFailsPerUser int // failed logins per username per minute
 	LoginFailsPerIP   int // failed logins per source IP per minute
+	RegistersPerIP    int // registrations per source IP per minute
 	Fanout            int // concurrent pushes of one fan-out
 	ConnectionTTL     time.Duration
 }
@@ -46,6 +49,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.LoginFailsPerIP <= 0 {
 		l.LoginFailsPerIP = DefaultLoginFailsPerIP
+	}
+	if l.RegistersPerIP <= 0 {
+		l.RegistersPerIP = DefaultRegistersPerIP
 	}
 	if l.Fanout <= 0 {
 		l.Fanout = DefaultFanout
@@ -139,15 +145,27 @@ func idemKey(userID, clientID string) string {
 	return userID + "#" + clientID
 }
 
-func (s *Service) allowSend(ctx context.Context, userID string) error {
+// admit applies the send rate limit. A refused send whose id was stored
+// before is a resend, which the limit does not refuse: its stored message
+// is returned (resent true) for the caller to acknowledge again.
+func (s *Service) admit(ctx context.Context, userID, clientID string) (stored Message, resent bool, err error) {
 	ok, err := s.store.Allow(ctx, "send#"+userID, s.limits.SendRate, s.limits.SendBurst, s.now())
 	if err != nil {
-		return fmt.Errorf("rate limit: %w", err)
+		return Message{}, false, fmt.Errorf("rate limit: %w", err)
 	}
-	if !ok {
-		return ErrRateLimited
+	if ok {
+		return Message{}, false, nil
 	}
-	return nil
+	if clientID != "" {
+		m, err := s.store.IdempotentMessage(ctx, idemKey(userID, clientID))
+		if err == nil {
+			return m, true, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return Message{}, false, fmt.Errorf("rate limit: %w", err)
+		}
+	}
+	return Message{}, false, ErrRateLimited
 }
 
 // delivery is a set of frames for a set of connections.

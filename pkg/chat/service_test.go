@@ -137,7 +137,7 @@ type user struct {
 
 func (f *fixture) register(name string) user {
 	f.t.Helper()
-	s, err := f.svc.Register(f.t.Context(), name, "password123")
+	s, err := f.svc.Register(f.t.Context(), name, "password123", "198.51.100.1")
 	if err != nil {
 		f.t.Fatalf("register %s: %v", name, err)
 	}
@@ -165,7 +165,7 @@ func TestRegisterAndLogin(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
 	alice := f.register("alice")
-	if _, err := f.svc.Register(ctx, "alice", "another-pass"); !errors.Is(err, chat.ErrConflict) {
+	if _, err := f.svc.Register(ctx, "alice", "another-pass", "198.51.100.1"); !errors.Is(err, chat.ErrConflict) {
 		t.Fatalf("duplicate register: %v", err)
 	}
 	for _, tc := range []struct{ name, user, pass string }{
@@ -174,7 +174,7 @@ func TestRegisterAndLogin(t *testing.T) {
 		{"short password", "bobby", "short"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.svc.Register(ctx, tc.user, tc.pass)
+			_, err := f.svc.Register(ctx, tc.user, tc.pass, "198.51.100.1")
 			wantCode(t, err, chat.ErrBadRequest)
 		})
 	}
@@ -335,17 +335,27 @@ func TestSendRateLimit(t *testing.T) {
 	alice, bob := f.register("alice"), f.register("bob")
 	a1 := f.connect(alice, "a1")
 	a2 := f.connect(alice, "a2")
+	var first protocol.Ack
 	for i := range chat.DefaultSendBurst {
 		conn := a1
 		if i%2 == 1 {
 			conn = a2 // the limit is per user, across connections
 		}
-		if _, err := f.svc.PrivateMessage(ctx, conn, protocol.Request{To: bob.UserID, Content: "m"}); err != nil {
+		r, err := f.svc.PrivateMessage(ctx, conn, protocol.Request{ID: fmt.Sprint("m", i), To: bob.UserID, Content: "m"})
+		if err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
+		if i == 0 {
+			first = r[0].(protocol.Ack)
+		}
 	}
-	_, err := f.svc.PrivateMessage(ctx, a1, protocol.Request{To: bob.UserID, Content: "one too many"})
+	_, err := f.svc.PrivateMessage(ctx, a1, protocol.Request{ID: "m9", To: bob.UserID, Content: "one too many"})
 	wantCode(t, err, chat.ErrRateLimited)
+	// A resend is no new send: over the limit it still gets its ack.
+	r, err := f.svc.PrivateMessage(ctx, a1, protocol.Request{ID: "m0", To: bob.UserID, Content: "m"})
+	if err != nil || r[0].(protocol.Ack).MessageID != first.MessageID {
+		t.Fatalf("resend over the limit = %v, %v", r, err)
+	}
 	page, _ := f.svc.History(ctx, alice.Identity, bob.UserID, chat.Page{})
 	if len(page.Messages) != chat.DefaultSendBurst {
 		t.Fatalf("stored %d messages, want %d", len(page.Messages), chat.DefaultSendBurst)
@@ -580,5 +590,24 @@ func TestAvatarReachesPeersAndRoomMates(t *testing.T) {
 	}
 	if got := f.push.take(d1.ConnID); len(got) != 0 {
 		t.Fatalf("a stranger got %v", got)
+	}
+}
+
+func TestRegistrationsPerIPAreLimited(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	for i := range chat.DefaultRegistersPerIP {
+		if _, err := f.svc.Register(ctx, fmt.Sprintf("bulk%02d", i), "password123", "203.0.113.7"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := f.svc.Register(ctx, "onemore", "password123", "203.0.113.7")
+	wantCode(t, err, chat.ErrRateLimited)
+	if _, err := f.svc.Register(ctx, "onemore", "password123", "203.0.113.8"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	f.advance(time.Minute)
+	if _, err := f.svc.Register(ctx, "nextminute", "password123", "203.0.113.7"); err != nil {
+		t.Fatalf("next minute: %v", err)
 	}
 }

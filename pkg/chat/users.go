@@ -13,13 +13,22 @@ import (
 // loginWindow is the fixed window of the failed-login limits.
 const loginWindow = time.Minute
 
-// Register creates an account and returns a session for it.
-func (s *Service) Register(ctx context.Context, username, password string) (protocol.Session, error) {
+// Register creates an account and returns a session for it. Each source
+// IP may try a bounded number of registrations a minute, so that names
+// cannot be hoarded or probed in bulk.
+func (s *Service) Register(ctx context.Context, username, password, sourceIP string) (protocol.Session, error) {
 	if err := ValidUsername(username); err != nil {
 		return protocol.Session{}, err
 	}
 	if err := ValidPassword(password); err != nil {
 		return protocol.Session{}, err
+	}
+	n, err := s.store.Hit(ctx, "register#ip#"+sourceIP, loginWindow, s.now())
+	if err != nil {
+		return protocol.Session{}, fmt.Errorf("register limit: %w", err)
+	}
+	if n > s.limits.RegistersPerIP {
+		return protocol.Session{}, refuse(ErrRateLimited, "too many registrations from this address, try again in a minute")
 	}
 	hash, err := s.passwords.Hash(password)
 	if err != nil {

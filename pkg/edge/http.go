@@ -134,7 +134,7 @@ func (h *HTTP) register(ctx context.Context, r *httpRequest) (int, any, error) {
 	if err := decode(r, &c); err != nil {
 		return 0, nil, err
 	}
-	s, err := h.svc.Register(ctx, c.Username, c.Password)
+	s, err := h.svc.Register(ctx, c.Username, c.Password, r.RequestContext.HTTP.SourceIP)
 	return http.StatusCreated, s, err
 }
 

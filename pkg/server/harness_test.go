@@ -44,6 +44,9 @@ func startStack(t *testing.T, opts server.Options) *stack {
 	opts.Template = minichat.Template
 	opts.Passwords = auth.BcryptPasswords{Cost: 4}
 	opts.Logger = testLogger()
+	if opts.ChatLimits.RegistersPerIP == 0 {
+		opts.ChatLimits.RegistersPerIP = 1000 // every test user registers from 127.0.0.1
+	}
 	srv, err := server.Start(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)

@@ -121,6 +121,11 @@ func testSaveIdempotent(t *testing.T, s chat.Store) {
 		t.Fatal("SaveMessage with a used key: created true, want false")
 	}
 	wantMessage(t, stored, first, "SaveMessage with a used key returns the first message")
+	byKey, err := s.IdempotentMessage(ctx, "alice#m1")
+	must(t, err, "IdempotentMessage of a used key")
+	wantMessage(t, byKey, first, "IdempotentMessage of a used key")
+	_, err = s.IdempotentMessage(ctx, "alice#never-used")
+	wantErr(t, err, chat.ErrNotFound, "IdempotentMessage of an unused key")
 	_, err = s.GetMessage(ctx, again.MessageID)
 	wantErr(t, err, chat.ErrNotFound, "GetMessage of the refused resend")
 	wantMessages(t, list(t, s, alice, bob, chat.Page{Limit: 10}), []chat.Message{first}, "ListMessages after a resend")

@@ -21,6 +21,19 @@ type summary struct {
 	UpdatedAt     time.Time
 }
 
+// IdempotentMessage returns the message stored with idemKey.
+func (s *BoltStore) IdempotentMessage(ctx context.Context, idemKey string) (chat.Message, error) {
+	var m chat.Message
+	err := s.view(ctx, "idempotent message", func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketIdempotency).Get([]byte(idemKey))
+		if id == nil {
+			return chat.ErrNotFound
+		}
+		return getMessage(tx, string(id), &m)
+	})
+	return m, err
+}
+
 // SaveMessage stores m with its idempotency record and, for a private
 // message, both parties' conversation summaries, in one transaction.
 func (s *BoltStore) SaveMessage(ctx context.Context, m chat.Message, idemKey string) (chat.Message, bool, error) {

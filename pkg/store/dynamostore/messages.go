@@ -69,6 +69,18 @@ func (s *DynamoStore) SaveMessage(ctx context.Context, m chat.Message, idemKey s
 	return chat.Message{}, false, fmt.Errorf("save message: %w", errContention)
 }
 
+// IdempotentMessage returns the message stored with idemKey.
+func (s *DynamoStore) IdempotentMessage(ctx context.Context, idemKey string) (chat.Message, error) {
+	m, found, err := s.idempotent(ctx, idemKey, nil)
+	if err != nil {
+		return chat.Message{}, fmt.Errorf("idempotent message: %w", err)
+	}
+	if !found {
+		return chat.Message{}, fmt.Errorf("idempotent message: %w", chat.ErrNotFound)
+	}
+	return m, nil
+}
+
 // idempotent returns the message an idempotency record holds: item when the
 // service returned it with the cancellation, else a fresh read. found is
 // false when the record has gone since (expired), and the save may go on.

@@ -236,10 +236,10 @@ func runScript(t testing.TB, api tableAPI, table, suffix string) []measured {
 
 	var alice, bob protocol.Session
 	step("POST /api/auth/register", false, func() (err error) {
-		alice, err = svc.Register(ctx, "alice"+suffix, "password-a")
+		alice, err = svc.Register(ctx, "alice"+suffix, "password-a", "192.0.2.1")
 		return err
 	})
-	bob, err = svc.Register(ctx, "bob"+suffix, "password-b")
+	bob, err = svc.Register(ctx, "bob"+suffix, "password-b", "192.0.2.1")
 	setup("register bob", err)
 	step("POST /api/auth/login", false, func() error {
 		_, err := svc.LoginPassword(ctx, "alice"+suffix, "password-a", "192.0.2.1")
