@@ -153,9 +153,12 @@ func (s *Service) PrivateFileMessage(ctx context.Context, call Call, req protoco
 	if err != nil {
 		return nil, err
 	}
-	ref, err := s.verifyUpload(ctx, id, req)
+	ref, sent, err := s.verifyUpload(ctx, id, req)
 	if err != nil {
 		return nil, err
+	}
+	if sent != nil {
+		return []any{ack(req.ID, *sent)}, nil
 	}
 	m, err := s.storeAndDeliver(ctx, id, call.ConnID, Message{Kind: KindPrivateFile, To: req.To, File: ref}, req.ID)
 	if err != nil {
@@ -168,54 +171,64 @@ func (s *Service) PrivateFileMessage(ctx context.Context, call Call, req protoco
 }
 
 // verifyUpload checks the upload named by req and copies it to where sent
-// files live; a resend finds it there already.
-func (s *Service) verifyUpload(ctx context.Context, id Identity, req protocol.Request) (*FileRef, error) {
+// files live. An upload is sent once: afterwards only a resend of the same
+// id names it again, and gets the message it made (sent).
+func (s *Service) verifyUpload(ctx context.Context, id Identity, req protocol.Request) (ref *FileRef, sent *Message, err error) {
 	if err := ValidID("to", req.To); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sender, peer, object, err := parsePendingKey(req.FileKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := validFileName(req.FileName); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !s.files.policy.allows(req.FileType) {
-		return nil, badInput("fileType", "one of "+strings.Join(s.files.policy.Types, ", "))
+		return nil, nil, badInput("fileType", "one of "+strings.Join(s.files.policy.Types, ", "))
 	}
 	if req.MessageType != messageTypeOf(req.FileType) {
-		return nil, badInput("messageType", `"image" for images, "file" otherwise`)
+		return nil, nil, badInput("messageType", `"image" for images, "file" otherwise`)
 	}
 	if sender != id.UserID || peer != req.To {
-		return nil, refuse(ErrForbidden, "that file was not uploaded by you for this conversation")
+		return nil, nil, refuse(ErrForbidden, "that file was not uploaded by you for this conversation")
 	}
-	final := filesPrefix + sender + "/" + peer + "/" + object
-	pending := true
 	info, err := s.files.store.Inspect(ctx, req.FileKey, sniffBytes)
 	if errors.Is(err, ErrNotFound) {
-		pending = false
-		info, err = s.files.store.Inspect(ctx, final, sniffBytes)
-	}
-	if errors.Is(err, ErrNotFound) {
-		return nil, refuse(ErrNotFound, "no uploaded file under that fileKey")
+		if m, ok := s.sentBefore(ctx, id, req); ok {
+			return nil, &m, nil
+		}
+		return nil, nil, refuse(ErrNotFound, "no uploaded file under that fileKey")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("inspect upload: %w", err)
+		return nil, nil, fmt.Errorf("inspect upload: %w", err)
 	}
 	if reason := s.mismatch(info, req.FileType); reason != "" {
-		if pending {
-			if err := s.files.store.Delete(ctx, req.FileKey); err != nil {
-				s.log.WarnContext(ctx, "delete refused upload", "err", err)
-			}
+		if err := s.files.store.Delete(ctx, req.FileKey); err != nil {
+			s.log.WarnContext(ctx, "delete refused upload", "err", err)
 		}
-		return nil, badInput("fileKey", reason)
+		return nil, nil, badInput("fileKey", reason)
 	}
-	if pending {
-		if err := s.files.store.Copy(ctx, req.FileKey, final); err != nil {
-			return nil, fmt.Errorf("keep upload: %w", err)
+	final := filesPrefix + sender + "/" + peer + "/" + object
+	if err := s.files.store.Copy(ctx, req.FileKey, final); err != nil {
+		return nil, nil, fmt.Errorf("keep upload: %w", err)
+	}
+	return &FileRef{Key: final, Name: req.FileName, Type: req.FileType, Size: info.Size, MessageType: req.MessageType}, nil, nil
+}
+
+// sentBefore finds the file message req's id made, when req resends it.
+func (s *Service) sentBefore(ctx context.Context, id Identity, req protocol.Request) (Message, bool) {
+	if req.ID == "" {
+		return Message{}, false
+	}
+	m, err := s.store.IdempotentMessage(ctx, idemKey(id.UserID, req.ID))
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			s.log.WarnContext(ctx, "look up resend", "err", err)
 		}
+		return Message{}, false
 	}
-	return &FileRef{Key: final, Name: req.FileName, Type: req.FileType, Size: info.Size, MessageType: req.MessageType}, nil
+	return m, m.Kind == KindPrivateFile && m.To == req.To
 }
 
 // mismatch says why an object is not what was declared, or "".

@@ -58,6 +58,11 @@ func TestFileMessageDelivered(t *testing.T) {
 	if got := f.push.take(b1.ConnID); len(got) != 0 {
 		t.Fatalf("resend delivered again: %v", got)
 	}
+	// A sent upload cannot make a second message under another id.
+	other := fileReq(key, bob.UserID)
+	other.ID = "f2"
+	_, err = f.svc.PrivateFileMessage(ctx, a1, other)
+	wantCode(t, err, chat.ErrNotFound)
 	// History signs a fresh link.
 	page, err := f.svc.History(ctx, bob.Identity, alice.UserID, chat.Page{})
 	if err != nil || len(page.Messages) != 1 || page.Messages[0].FileURL == "" {
@@ -69,6 +74,10 @@ func TestFileMessageDelivered(t *testing.T) {
 	}
 	if _, _, err := filestest.Get(ctx, got[0]["fileUrl"].(string)); err == nil {
 		t.Fatal("the file of a deleted message can still be downloaded")
+	}
+	replies, err = f.svc.PrivateFileMessage(ctx, a1, fileReq(key, bob.UserID))
+	if err != nil || replies[0].(protocol.Ack).MessageID != ack.MessageID {
+		t.Fatalf("resend after delete = %v, %v", replies, err)
 	}
 }
 
