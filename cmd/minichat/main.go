@@ -21,6 +21,7 @@ const usage = `minichat: a real-time chat backend for AWS serverless, whole on o
 
 Usage:
   minichat serve [-addr 127.0.0.1:8080] [-data .minichat] [-template template.yaml]
+  minichat provision [-table minichat] [-bucket minichat-files] [-path-style] [-template template.yaml]
 
 Environment:
   MINICHAT_ADDR             listen address (default 127.0.0.1:8080)
@@ -49,6 +50,8 @@ func run(args []string, out io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], out)
+	case "provision":
+		return provision(args[1:], out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil

@@ -1,11 +1,11 @@
 package provision_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -52,6 +52,7 @@ func TestMoto(t *testing.T) {
 	t.Run("ExistingTableGetsTTL", func(t *testing.T) { testExistingTableGetsTTL(t, cfg) })
 	t.Run("ExistingTableWithOtherKeys", func(t *testing.T) { testExistingTableWithOtherKeys(t, cfg) })
 	t.Run("EveryTableOption", func(t *testing.T) { testEveryTableOption(t, cfg) })
+	t.Run("ProvisionedTableNeedsThroughput", func(t *testing.T) { testProvisionedTableNeedsThroughput(t, cfg) })
 }
 
 // testProjectTemplateTwice provisions template.yaml, then again, and
@@ -142,7 +143,7 @@ func testExistingTableGetsTTL(t *testing.T, cfg aws.Config) {
 	names := freshNames(tpl)
 	db := dynamodb.NewFromConfig(cfg)
 	table := tpl.Tables()[0]
-	createLike(t, db, names[table.LogicalID], table.KeySchema, table)
+	createLike(t, db, names[table.LogicalID], table)
 	res, err := provision.Provision(t.Context(), tpl, cfg, names, provision.WithPathStyle(true))
 	if err != nil {
 		t.Fatal(err)
@@ -162,9 +163,17 @@ func testExistingTableWithOtherKeys(t *testing.T, cfg aws.Config) {
 	tpl := parse(t, minichat.Template)
 	names := freshNames(tpl)
 	table := tpl.Tables()[0]
-	other := []samtemplate.KeyElement{{AttributeName: table.KeySchema[0].AttributeName, KeyType: "HASH"}}
-	createLike(t, dynamodb.NewFromConfig(cfg), names[table.LogicalID], other, table)
-	_, err := provision.Provision(t.Context(), tpl, cfg, names, provision.WithPathStyle(true))
+	hash := table.KeySchema[0].AttributeName
+	_, err := dynamodb.NewFromConfig(cfg).CreateTable(t.Context(), &dynamodb.CreateTableInput{
+		TableName:            aws.String(names[table.LogicalID]),
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String(hash), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String(hash), KeyType: ddbtypes.KeyTypeHash}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = provision.Provision(t.Context(), tpl, cfg, names, provision.WithPathStyle(true))
 	if !errors.Is(err, provision.ErrMismatch) {
 		t.Fatalf("Provision over a table with other keys: %v, want ErrMismatch", err)
 	}
@@ -248,7 +257,10 @@ func testEveryTableOption(t *testing.T, cfg aws.Config) {
 	}
 }
 
-func TestProvisionedTableNeedsThroughput(t *testing.T) {
+// testProvisionedTableNeedsThroughput: CloudFormation's default billing
+// mode is PROVISIONED, which cannot be created without a throughput.
+func testProvisionedTableNeedsThroughput(t *testing.T, cfg aws.Config) {
+	name := fmt.Sprintf("nothroughput-%d", seq.Add(1))
 	tpl := parse(t, []byte(`
 Resources:
   T:
@@ -257,22 +269,21 @@ Resources:
       AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
       KeySchema: [{AttributeName: id, KeyType: HASH}]
 `))
-	// No request is made: the template is refused before any call, so an
-	// unreachable endpoint proves it.
-	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:1"), Credentials: aws.AnonymousCredentials{}}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err := provision.Provision(ctx, tpl, cfg, nil)
-	if err == nil {
-		t.Fatal("Provision accepted a PROVISIONED table without throughput")
+	_, err := provision.Provision(t.Context(), tpl, cfg, provision.Names{"T": name})
+	if err == nil || !strings.Contains(err.Error(), "needs ProvisionedThroughput") {
+		t.Fatalf("Provision of a PROVISIONED table without throughput: %v", err)
+	}
+	var notFound *ddbtypes.ResourceNotFoundException
+	if _, err := dynamodb.NewFromConfig(cfg).DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(name)}); !errors.As(err, &notFound) {
+		t.Fatalf("table was created anyway (describe: %v)", err)
 	}
 }
 
-// createLike creates a table named name with the given key schema and the
-// attribute definitions and GSIs of like, without TTL.
-func createLike(t *testing.T, db *dynamodb.Client, name string, ks []samtemplate.KeyElement, like samtemplate.Table) {
+// createLike creates a table named name with the keys, attributes and
+// GSIs of like, but without TTL.
+func createLike(t *testing.T, db *dynamodb.Client, name string, like samtemplate.Table) {
 	t.Helper()
-	in := &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: ddbtypes.BillingModePayPerRequest, KeySchema: toKeys(ks)}
+	in := &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: ddbtypes.BillingModePayPerRequest, KeySchema: toKeys(like.KeySchema)}
 	for _, a := range like.AttributeDefinitions {
 		in.AttributeDefinitions = append(in.AttributeDefinitions, ddbtypes.AttributeDefinition{AttributeName: aws.String(a.AttributeName), AttributeType: ddbtypes.ScalarAttributeType(a.AttributeType)})
 	}

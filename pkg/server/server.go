@@ -43,6 +43,11 @@ type Options struct {
 	ChatLimits chat.Limits
 	Gateway    localgw.Limits
 	Logger     *slog.Logger
+	// AWSHTTPClient, when set, sends the AWS SDK's requests instead of the
+	// SDK's own client; everything else (endpoints, region, credentials)
+	// still comes from the environment. Tests against moto_server use it
+	// to send moto one request at a time (see pkg/testenv/moto.Config).
+	AWSHTTPClient aws.HTTPClient
 }
 
 // Server is a running local stack.
@@ -107,6 +112,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	awsCfg, err := app.LoadAWS(ctx, true)
 	if err != nil {
 		return fail(err)
+	}
+	if opts.AWSHTTPClient != nil {
+		awsCfg.HTTPClient = opts.AWSHTTPClient
 	}
 	store := opts.Store
 	if store == nil {
