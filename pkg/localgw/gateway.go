@@ -67,8 +67,12 @@ type Config struct {
 	// samtemplate.Template.HTTPRoutes.
 	HTTPRoutes []samtemplate.HTTPRoute
 	// Handlers maps a function's normalised CodeURI ("functions/connect") to
-	// the handler that runs it, typically lambda.NewHandler(fn).
-	Handlers map[string]lambda.Handler
+	// what starts an instance of it, typically
+	// func() lambda.Handler { return lambda.NewHandler(fn) }. Like Lambda, the
+	// gateway runs one invocation at a time per instance and starts more
+	// instances for concurrent invocations: aws-lambda-go's handlers reuse
+	// their response buffer, so one instance must never serve two at once.
+	Handlers map[string]func() lambda.Handler
 
 	// Stage is the WebSocket stage name put in events ("ws" by default).
 	Stage string
@@ -183,7 +187,7 @@ type Gateway struct {
 // function is a route's target: the handler and what events and logs call it.
 type function struct {
 	logicalID  string
-	handler    lambda.Handler
+	instances  *sync.Pool // of idle lambda.Handler instances
 	authorizer *authorizer
 }
 
@@ -255,7 +259,7 @@ func (g *Gateway) function(logicalID, codeURI string) (function, error) {
 	if logicalID == "" {
 		logicalID = codeURI
 	}
-	return function{logicalID: logicalID, handler: h}, nil
+	return function{logicalID: logicalID, instances: &sync.Pool{New: func() any { return h() }}}, nil
 }
 
 // ServeHTTP serves the WebSocket handshake at WebSocketPath, the Management

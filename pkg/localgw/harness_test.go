@@ -54,14 +54,16 @@ func wsRoute(key, dir string) samtemplate.WSRoute {
 func newHarness(t *testing.T, cfg Config, handlers map[string]any) *harness {
 	t.Helper()
 	h := &harness{t: t, calls: map[string]chan []byte{}}
-	cfg.Handlers = map[string]lambda.Handler{}
+	cfg.Handlers = map[string]func() lambda.Handler{}
 	for dir, fn := range handlers {
-		inner := lambda.NewHandler(fn)
 		ch := h.channel(dir)
-		cfg.Handlers["functions/"+dir] = invokeFunc(func(ctx context.Context, p []byte) ([]byte, error) {
-			ch <- p
-			return inner.Invoke(ctx, p)
-		})
+		cfg.Handlers["functions/"+dir] = func() lambda.Handler {
+			inner := lambda.NewHandler(fn)
+			return invokeFunc(func(ctx context.Context, p []byte) ([]byte, error) {
+				ch <- p
+				return inner.Invoke(ctx, p)
+			})
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

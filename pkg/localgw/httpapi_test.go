@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -205,5 +207,34 @@ func TestHTTPRouteSpecificity(t *testing.T) {
 		if !tc.a.moreSpecific(tc.b) || tc.b.moreSpecific(tc.a) {
 			t.Errorf("%s should win over %s", tc.a.routeKey, tc.b.routeKey)
 		}
+	}
+}
+
+// Concurrent invocations of one function each get their own response:
+// aws-lambda-go's handlers reuse their response buffer, so the gateway
+// must never let one instance serve two invocations at once.
+func TestConcurrentInvocationsKeepTheirResponses(t *testing.T) {
+	h := newHarness(t, Config{HTTPRoutes: []samtemplate.HTTPRoute{apiRoute("POST", "/api/echo", "echo")}},
+		map[string]any{"echo": func(ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+			return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: strings.Repeat(ev.Body, 512)}, nil
+		}})
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf("<%03d>", i)
+			resp, got := do(t, newRequest(t, "POST", h.srv.URL+"/api/echo", strings.NewReader(body)))
+			if resp.StatusCode != 200 || string(got) != strings.Repeat(body, 512) {
+				errs <- fmt.Sprintf("request %d got status %d and %.40q...", i, resp.StatusCode, got)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

@@ -1,11 +1,13 @@
 package localgw
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/google/uuid"
 )
@@ -45,7 +47,12 @@ func (g *Gateway) invoke(fn function, event any) ([]byte, error) {
 				done <- result{err: fmt.Errorf("%w: %v", errHandlerPanic, p)}
 			}
 		}()
-		out, err := fn.handler.Invoke(ctx, payload)
+		inst := fn.instances.Get().(lambda.Handler)
+		out, err := inst.Invoke(ctx, payload)
+		// out is the instance's own buffer, overwritten by its next
+		// invocation: copy it before the instance serves another.
+		out = bytes.Clone(out)
+		fn.instances.Put(inst)
 		done <- result{out, err}
 	}()
 	select {

@@ -142,13 +142,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	handlers := map[string]lambda.Handler{}
-	for dir := range a.Handlers() {
-		h, err := a.Handler(dir)
-		if err != nil {
-			return fail(err)
-		}
-		handlers["functions/"+dir] = h
+	handlers := map[string]func() lambda.Handler{}
+	for dir, fn := range a.Handlers() {
+		handlers["functions/"+dir] = func() lambda.Handler { return lambda.NewHandler(fn) }
 	}
 	webRoot, err := fs.Sub(web.Files(), "app")
 	if err != nil {
