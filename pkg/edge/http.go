@@ -123,6 +123,9 @@ func (h *HTTP) respond(ev events.APIGatewayV2HTTPRequest, status int, body any) 
 }
 
 func decode(r *httpRequest, v any) error {
+	if !wellFormedText(r.body) {
+		return &chat.InputError{Field: "body", Rule: "must be valid UTF-8 without lone surrogates"}
+	}
 	if err := json.Unmarshal(r.body, v); err != nil {
 		return &chat.InputError{Field: "body", Rule: "must be a JSON object with the documented fields"}
 	}

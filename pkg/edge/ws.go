@@ -190,6 +190,8 @@ func (w *WebSocket) serve(ctx context.Context, ev events.APIGatewayWebsocketProx
 	var replies []any
 	err := json.Unmarshal([]byte(ev.Body), &req)
 	switch {
+	case !wellFormedText([]byte(ev.Body)):
+		err = &chat.InputError{Field: "frame", Rule: "must be valid UTF-8 without lone surrogates"}
 	case err != nil:
 		err = &chat.InputError{Field: "frame", Rule: "must be a JSON object with string fields as in the protocol"}
 	case req.Action == "":

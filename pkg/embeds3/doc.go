@@ -67,6 +67,20 @@ func newHandler(b gofakes3.Backend) http.Handler {
 	})
 }
 
+// Guard returns the server behind an origin check: a browser request from
+// an origin that allowed refuses is answered 403, so that no other web
+// page can read or change the files (the S3 API answers every allowed
+// origin with Access-Control-Allow-Origin: *).
+func (s *Server) Guard(allowed func(origin string) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && !allowed(o) {
+			http.Error(w, "origin not allowed", http.StatusForbidden)
+			return
+		}
+		s.ServeHTTP(w, r)
+	})
+}
+
 // ServeHTTP serves the S3 API; mount it with the prefix stripped.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -21,6 +22,8 @@ const (
 	closeGoingAway = websocket.StatusGoingAway
 	closeTooLarge  = websocket.StatusMessageTooBig
 	closeAbnormal  = websocket.StatusAbnormalClosure
+	// closeInvalidText is 1007, invalid frame payload data.
+	closeInvalidText = websocket.StatusInvalidFramePayloadData
 )
 
 // inboundCapacity is how many messages of one connection may wait for their
@@ -264,6 +267,12 @@ func (g *Gateway) serveConnection(c *connection) {
 		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			code, reason = readEndStatus(c, err)
+			break
+		}
+		if typ == websocket.MessageText && !utf8.Valid(data) {
+			// RFC 6455 8.1: a text message that is not UTF-8 fails the
+			// connection; no event could carry it unaltered anyway.
+			code, reason = closeInvalidText, "Invalid UTF-8"
 			break
 		}
 		idle.Reset(g.limits.IdleTimeout)

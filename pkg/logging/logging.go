@@ -2,6 +2,7 @@ package logging
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -68,7 +69,7 @@ var (
 	jwtPattern      = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
 	signedURLQuery  = regexp.MustCompile(`(?i)([?&](X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|token|Signature)=)[^&\s"]+`)
 	bearerPattern   = regexp.MustCompile(`(?i)(bearer\s+)\S+`)
-	passwordPattern = regexp.MustCompile(`(?i)("password"\s*:\s*")[^"]*`)
+	passwordPattern = regexp.MustCompile(`(?i)("password"\s*:\s*")(?:[^"\\]|\\.)*`)
 )
 
 // Redact removes tokens, bearer credentials, passwords in JSON and URL
@@ -93,6 +94,40 @@ func redactAttr(_ []string, a slog.Attr) slog.Attr {
 		if err, ok := a.Value.Any().(error); ok {
 			return slog.String(a.Key, Redact(err.Error()))
 		}
+		// Maps, structs, slices and raw JSON are redacted through their JSON
+		// form, the form the handler writes.
+		b, err := json.Marshal(a.Value.Any())
+		if err != nil {
+			return a
+		}
+		var tree any
+		if json.Unmarshal(b, &tree) != nil {
+			return a
+		}
+		return slog.Any(a.Key, redactTree(tree))
 	}
 	return a
+}
+
+// redactTree redacts secret keys at any depth and secrets inside strings.
+func redactTree(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if secretKeys[strings.ToLower(k)] {
+				v[k] = "[REDACTED]"
+			} else {
+				v[k] = redactTree(e)
+			}
+		}
+		return v
+	case []any:
+		for i, e := range v {
+			v[i] = redactTree(e)
+		}
+		return v
+	case string:
+		return Redact(v)
+	}
+	return v
 }

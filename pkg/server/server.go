@@ -22,6 +22,7 @@ import (
 	"github.com/minichatbar/minichat/pkg/apigwpush"
 	"github.com/minichatbar/minichat/pkg/app"
 	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/edge"
 	"github.com/minichatbar/minichat/pkg/embeds3"
 	"github.com/minichatbar/minichat/pkg/localgw"
 	"github.com/minichatbar/minichat/web"
@@ -124,14 +125,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		s.closers = append(s.closers, closeStore)
 	}
-	mux := http.NewServeMux()
-	files, err := s.files(opts.Settings, awsCfg, mux)
-	if err != nil {
-		return fail(err)
-	}
 	origins := opts.Settings.Origins
 	if len(origins) == 0 {
 		origins = selfOrigins(ln.Addr().(*net.TCPAddr))
+	}
+	mux := http.NewServeMux()
+	files, err := s.files(opts.Settings, origins, awsCfg, mux)
+	if err != nil {
+		return fail(err)
 	}
 	a, err := app.New(app.Config{
 		Store: store, Pusher: apigwpush.NewFromConfig(awsCfg, "http://"+ln.Addr().String()+localgw.DefaultWebSocketPath),
@@ -189,7 +190,7 @@ const S3Path = "/s3"
 
 // files returns the Files adapter: over the embedded S3, served on mux at
 // S3Path, unless settings ask for a real S3 endpoint.
-func (s *Server) files(settings app.Settings, awsCfg aws.Config, mux *http.ServeMux) (chat.Files, error) {
+func (s *Server) files(settings app.Settings, origins edge.Origins, awsCfg aws.Config, mux *http.ServeMux) (chat.Files, error) {
 	if settings.Files == app.FilesS3 {
 		return app.S3Files(awsCfg, settings, ""), nil
 	}
@@ -201,7 +202,7 @@ func (s *Server) files(settings app.Settings, awsCfg aws.Config, mux *http.Serve
 		return nil, err
 	}
 	s.closers = append(s.closers, embedded.Close)
-	mux.Handle(S3Path+"/", http.StripPrefix(S3Path, embedded))
+	mux.Handle(S3Path+"/", http.StripPrefix(S3Path, embedded.Guard(origins.Allowed)))
 	return app.S3Files(awsCfg, settings, s.URL+S3Path), nil
 }
 
