@@ -24,6 +24,7 @@ help:
 	@echo "lint-template  cfn-lint template.yaml"
 	@echo "build          every function for Lambda into $(BIN_DIR)/<dir>/bootstrap"
 	@echo "bench          benchmarks"
+	@echo "fuzz           every fuzz target for FUZZTIME each (default 20s)"
 	@echo "clean          remove build output"
 
 .PHONY: run
@@ -66,6 +67,21 @@ $(BIN_DIR)/%/bootstrap: FORCE
 .PHONY: bench
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+FUZZTIME ?= 20s
+
+# fuzz runs every fuzz target (func Fuzz... in a _test.go file) for FUZZTIME
+# each, one after the other; a failing input is written to the package's
+# testdata/fuzz/<FuzzName>/ and fails the run. -fuzzminimizetime keeps a
+# bounded run from stalling while it minimises a new input.
+.PHONY: fuzz
+fuzz:
+	@set -e; for dir in $$($(GO) list -f '{{.Dir}}' ./...); do \
+		for name in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | cut -c6-); do \
+			echo "fuzz: $$name in $$dir for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$dir; \
+		done; \
+	done
 
 .PHONY: clean
 clean:

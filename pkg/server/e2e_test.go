@@ -15,9 +15,26 @@ import (
 	"github.com/minichatbar/minichat/pkg/server"
 )
 
+// suite is what the end-to-end suite lets a backend adjust.
+type suite struct {
+	// joiners is how many clients race for a room's 8 seats.
+	joiners int
+}
+
+// suiteOption adjusts the suite to a backend.
+type suiteOption func(*suite)
+
+// withJoiners sets how many clients race for a room's 8 seats (default
+// 200).
+func withJoiners(n int) suiteOption { return func(s *suite) { s.joiners = n } }
+
 // e2e runs the end-to-end suite against stacks started with the options
 // options returns (a fresh store each time).
-func e2e(t *testing.T, options func(t *testing.T) server.Options) {
+func e2e(t *testing.T, options func(t *testing.T) server.Options, opts ...suiteOption) {
+	cfg := suite{joiners: 200}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	open := func(t *testing.T) *stack { return startStack(t, options(t)) }
 	t.Run("PrivateChat", func(t *testing.T) { testPrivateChat(t, open(t)) })
 	t.Run("IdempotentResend", func(t *testing.T) { testIdempotentResend(t, open(t)) })
@@ -28,7 +45,7 @@ func e2e(t *testing.T, options func(t *testing.T) server.Options) {
 	t.Run("Errors", func(t *testing.T) { testErrors(t, open(t)) })
 	t.Run("DeleteAndAvatar", func(t *testing.T) { testDeleteAndAvatar(t, open(t)) })
 	t.Run("RoomLifecycle", func(t *testing.T) { testRoomLifecycle(t, open(t)) })
-	t.Run("ConcurrentJoiners", func(t *testing.T) { testConcurrentJoiners(t, open(t)) })
+	t.Run("ConcurrentJoiners", func(t *testing.T) { testConcurrentJoiners(t, open(t), cfg.joiners) })
 	t.Run("HTTPAPI", func(t *testing.T) { testHTTPAPI(t, open(t)) })
 	t.Run("FileMessages", func(t *testing.T) { testFileMessages(t, open(t)) })
 }
@@ -287,22 +304,30 @@ func testRoomLifecycle(t *testing.T, s *stack) {
 	}
 }
 
-func testConcurrentJoiners(t *testing.T, s *stack) {
-	const n = 200
+func testConcurrentJoiners(t *testing.T, s *stack, n int) {
 	clients := make([]*client, n)
 	ids := make([]string, n)
+	tokens := make([]string, n)
+	for i := range n {
+		acct := s.register(fmt.Sprintf("joiner%03d", i))
+		ids[i], tokens[i] = acct.UserID, acct.Token
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			acct := s.register(fmt.Sprintf("joiner%03d", i))
-			ids[i] = acct.UserID
-			clients[i] = s.dial(t, acct.Token)
+			var err error
+			if clients[i], err = s.tryDial(t, tokens[i]); err != nil {
+				errs <- err
+			}
 		}()
 	}
 	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatal(<-errs)
+	}
 	answers := make([]map[string]any, n)
 	for i := range n {
 		wg.Add(1)

@@ -36,14 +36,16 @@ func boltOptions(t *testing.T) server.Options {
 }
 
 // startStack runs the whole stack on a free loopback port and stops it
-// when the test ends. Address, template, logger and a cheap password hash
-// are filled in.
+// when the test ends. Address, template and a cheap password hash are
+// filled in, and a logger unless opts has one.
 func startStack(t *testing.T, opts server.Options) *stack {
 	t.Helper()
 	opts.Addr = "127.0.0.1:0"
 	opts.Template = minichat.Template
 	opts.Passwords = auth.BcryptPasswords{Cost: 4}
-	opts.Logger = testLogger()
+	if opts.Logger == nil {
+		opts.Logger = testLogger()
+	}
 	if opts.ChatLimits.RegistersPerIP == 0 {
 		opts.ChatLimits.RegistersPerIP = 1000 // every test user registers from 127.0.0.1
 	}
@@ -112,6 +114,16 @@ type client struct {
 // dial connects with token in the query string ("" for none).
 func (s *stack) dial(t testing.TB, token string) *client {
 	t.Helper()
+	c, err := s.tryDial(t, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// tryDial is dial for goroutines other than the test's, which must not
+// call t.Fatal.
+func (s *stack) tryDial(t testing.TB, token string) (*client, error) {
 	u := s.srv.WSURL
 	if token != "" {
 		u += "?token=" + url.QueryEscape(token)
@@ -122,13 +134,13 @@ func (s *stack) dial(t testing.TB, token string) *client {
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		t.Fatalf("dial: %v (status %d)", err, status)
+		return nil, fmt.Errorf("dial: %w (status %d)", err, status)
 	}
 	conn.SetReadLimit(1 << 20)
 	c := &client{t: t, conn: conn, frames: make(chan map[string]any, 1024), closed: make(chan struct{})}
 	go c.read()
 	t.Cleanup(func() { c.conn.Close(websocket.StatusNormalClosure, "") })
-	return c
+	return c, nil
 }
 
 func (c *client) read() {
