@@ -43,7 +43,7 @@ func Open(path string, buckets ...string) (*Server, error) {
 		if db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second}); err != nil {
 			return nil, fmt.Errorf("embeds3: open %s: %w", path, err)
 		}
-		backend = s3bolt.New(db)
+		backend = &lockedBackend{inner: s3bolt.New(db)}
 	}
 	s := &Server{handler: newHandler(backend), db: db}
 	for _, b := range buckets {
