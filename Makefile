@@ -22,6 +22,8 @@ help:
 	@echo "run            the whole stack on this machine (go run ./cmd/minichat serve)"
 	@echo "test           every test tier: vet, gofmt, go test -race (template lint included)"
 	@echo "lint-template  cfn-lint template.yaml"
+	@echo "deps           what the tests need: chromium (apt, as root), npm packages, pinned Go tools"
+	@echo "screenshots    regenerate docs/screenshots with the browser tests"
 	@echo "build          every function for Lambda into $(BIN_DIR)/<dir>/bootstrap"
 	@echo "bench          benchmarks"
 	@echo "fuzz           every fuzz target for FUZZTIME each (default 20s)"
@@ -43,8 +45,21 @@ fmt-check:
 	@files="$$($(GOFMT) -l .)"; \
 	if [ -n "$$files" ]; then echo "gofmt -w needed on:"; echo "$$files"; exit 1; fi
 
-test-go:
-	$(GO) test -race -count=1 ./...
+test-go: deps
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# deps installs what the test tiers need and the machine may lack. Each step
+# is a no-op once done.
+.PHONY: deps browser-deps screenshots
+deps: browser-deps
+
+# The browser tier: Debian's chromium (apt-get, as root) and the exact npm
+# packages of web/e2e/package-lock.json.
+browser-deps:
+	web/e2e/install-deps.sh
+
+screenshots: browser-deps
+	MINICHAT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowser ./web
 
 lint-template:
 	$(CFN_LINT) template.yaml

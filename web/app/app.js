@@ -1,0 +1,849 @@
+// The reference web client of minichat, on the SDK in ../sdk/minichat.js.
+// Every piece of user data reaches the page through textContent or
+// createTextNode, never as HTML.
+import { MiniChat } from '../sdk/minichat.js';
+
+const $ = (id) => document.getElementById(id);
+const AVATARS = ['😀', '😎', '🤓', '🥳', '🦊', '🐼', '🐸', '🐙', '🦉', '🐯', '🐨', '🦄', '🐳', '🌵', '🍕', '🚀'];
+const PAGE = 30;
+const STATUS_TEXT = { idle: 'offline', connecting: 'connecting…', open: 'online', reconnecting: 'reconnecting…', closed: 'offline' };
+
+// Settings and session ----------------------------------------------------------
+
+function defaultSettings() {
+  return { wsUrl: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`, httpUrl: '' };
+}
+
+function loadJSON(key) {
+  try {
+    return JSON.parse(localStorage.getItem(key) || 'null');
+  } catch {
+    return null;
+  }
+}
+
+function settings() {
+  const s = loadJSON('minichat.settings') || {};
+  const d = defaultSettings();
+  return { wsUrl: s.wsUrl || d.wsUrl, httpUrl: s.httpUrl || d.httpUrl };
+}
+
+const chat = new MiniChat(settings());
+
+// State -------------------------------------------------------------------------
+
+const state = {
+  me: null, // {userId, username, avatar}
+  users: new Map(), // userId -> {userId, username, avatar}
+  convs: new Map(), // peer userId -> {peer, messages: Map, last, unread, loaded, next}
+  rooms: new Map(), // room -> {seats, version, items: [], full}
+  open: null, // {kind: 'private', peer} | {kind: 'room', room}
+};
+
+// user returns the one record of a user; `known` once the server has
+// described it (name and avatar), rather than a message mentioning it.
+function user(userId, username) {
+  let u = state.users.get(userId);
+  if (!u) {
+    u = { userId, username: username || '…', avatar: '', known: false };
+    state.users.set(userId, u);
+  } else if (username && u.username === '…') {
+    u.username = username;
+  }
+  return u;
+}
+
+function conv(peerId, name) {
+  let c = state.convs.get(peerId);
+  if (!c) {
+    c = { peer: user(peerId, name), messages: new Map(), last: null, unread: 0, loaded: false, next: null };
+    state.convs.set(peerId, c);
+  }
+  return c;
+}
+
+// DOM helpers -------------------------------------------------------------------
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  return e;
+}
+
+function avatarEl(u, size) {
+  const a = el('span', `avatar${size ? ` ${size}` : ''}`);
+  fillAvatar(a, u);
+  return a;
+}
+
+function fillAvatar(a, u) {
+  const emoji = u && u.avatar;
+  a.textContent = emoji || (u && u.username ? u.username.slice(0, 1).toUpperCase() : '?');
+  a.classList.toggle('letter', !emoji);
+}
+
+function time(at) {
+  const d = new Date(at);
+  if (Number.isNaN(d.getTime())) return '';
+  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+// insertSorted keeps a list ordered by data-sort (message ids sort by time),
+// whatever order messages arrive in.
+function insertSorted(list, node) {
+  const key = node.dataset.sort;
+  let after = list.lastElementChild;
+  while (after && after.dataset.sort > key) after = after.previousElementSibling;
+  list.insertBefore(node, after ? after.nextElementSibling : list.firstElementChild);
+}
+
+function nearBottom(scroller) {
+  return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+}
+
+function toBottom(scroller) {
+  scroller.scrollTop = scroller.scrollHeight;
+}
+
+let toastTimer;
+function toast(text) {
+  const t = $('toast');
+  t.textContent = text;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    t.hidden = true;
+  }, 5000);
+}
+
+function errorText(err) {
+  if (!err) return 'something went wrong';
+  if (err.code === 'network') return 'cannot reach the server';
+  return err.message || err.code || String(err);
+}
+
+// Only links the server could have made: never javascript: or data:.
+function safeUrl(url) {
+  try {
+    const u = new URL(url, location.href);
+    return ['https:', 'http:', 'blob:'].includes(u.protocol) ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+// Views -------------------------------------------------------------------------
+
+function showLoggedIn(on) {
+  $('login-view').hidden = on;
+  $('chat-view').hidden = !on;
+  $('me').hidden = !on;
+  $('logout').hidden = !on;
+}
+
+function setStatus(s) {
+  $('status').dataset.status = s;
+  $('status-text').textContent = STATUS_TEXT[s] || s;
+}
+
+function renderMe() {
+  if (!state.me) return;
+  fillAvatar($('me-avatar'), state.me);
+  $('me-name').textContent = state.me.username;
+}
+
+function preview(m) {
+  if (!m) return '';
+  if (m.deleted) return 'message deleted';
+  const mine = m.from === state.me.userId ? 'You: ' : '';
+  if (m.type === 'private-file-message') return `${mine}${m.messageType === 'image' ? '🖼️' : '📎'} ${m.fileName || 'file'}`;
+  return mine + (m.content || '');
+}
+
+function renderConversations() {
+  const list = $('conversations');
+  const convs = [...state.convs.values()]
+    .filter((c) => c.last || c.messages.size || (state.open && state.open.peer === c.peer.userId))
+    .sort((a, b) => ((b.last && b.last.messageId) || '~').localeCompare((a.last && a.last.messageId) || '~'));
+  list.replaceChildren(
+    ...convs.map((c) => {
+      const li = el('li');
+      const b = el('button', 'item');
+      b.type = 'button';
+      b.dataset.peer = c.peer.userId;
+      if (state.open && state.open.peer === c.peer.userId) b.classList.add('active');
+      b.append(avatarEl(c.peer));
+      const text = el('span', 'item-text');
+      text.append(el('span', 'item-name', c.peer.username), el('span', 'item-preview', preview(c.last)));
+      b.append(text);
+      if (c.unread > 0) {
+        const badge = el('span', 'badge', c.unread > 99 ? '99+' : c.unread);
+        badge.setAttribute('aria-label', `${c.unread} unread`);
+        b.append(badge);
+      }
+      b.addEventListener('click', () => openPrivate(c.peer.userId));
+      li.append(b);
+      return li;
+    }),
+  );
+  $('no-conversations').hidden = convs.length > 0;
+}
+
+function renderRoomList() {
+  $('rooms').replaceChildren(
+    ...[...state.rooms.keys()].map((name) => {
+      const r = state.rooms.get(name);
+      const li = el('li');
+      const b = el('button', 'item');
+      b.type = 'button';
+      b.dataset.room = name;
+      if (state.open && state.open.room === name) b.classList.add('active');
+      b.append(el('span', 'avatar', '#'));
+      const text = el('span', 'item-text');
+      const taken = r.seats ? r.seats.filter((s) => s.userId).length : 0;
+      text.append(el('span', 'item-name', name), el('span', 'item-preview', r.full ? 'full' : `${taken}/8 seated`));
+      b.append(text);
+      b.addEventListener('click', () => openRoom(name));
+      li.append(b);
+      return li;
+    }),
+  );
+}
+
+function showPane(kind) {
+  $('empty-pane').hidden = kind !== null;
+  $('private-pane').hidden = kind !== 'private';
+  $('room-pane').hidden = kind !== 'room';
+  document.body.classList.toggle('pane-open', kind !== null);
+}
+
+function closePane() {
+  state.open = null;
+  showPane(null);
+  renderConversations();
+  renderRoomList();
+}
+
+// Private chat -------------------------------------------------------------------
+
+function messageEl(m) {
+  const mine = m.from === state.me.userId;
+  const li = el('li', `msg ${mine ? 'mine' : 'theirs'}`);
+  li.dataset.id = m.messageId;
+  li.dataset.sort = m.messageId;
+  fillMessage(li, m);
+  return li;
+}
+
+function fillMessage(li, m) {
+  const mine = m.from === state.me.userId;
+  const bubble = el('div', 'bubble');
+  li.classList.toggle('deleted', !!m.deleted);
+  if (m.deleted) {
+    bubble.append(el('span', 'text', 'This message was deleted'));
+  } else if (m.type === 'private-file-message') {
+    bubble.append(fileEl(m));
+  } else {
+    bubble.append(el('span', 'text', m.content));
+  }
+  const meta = el('div', 'meta');
+  meta.append(el('time', null, time(m.at)));
+  if (mine && !m.deleted && m.messageId) meta.append(deleteButton(m));
+  li.replaceChildren(bubble, meta);
+}
+
+// A file message: images inline, other files as a download link.
+function fileEl(m) {
+  const url = safeUrl(m.fileUrl);
+  if (!url) return el('span', 'text', `${m.fileName || 'file'} (link expired)`);
+  if (m.messageType === 'image') {
+    const img = el('img', 'image');
+    img.src = url;
+    img.alt = m.fileName || 'image';
+    img.loading = 'lazy';
+    return img;
+  }
+  const a = el('a', 'file', `📎 ${m.fileName || 'file'}`);
+  a.href = url;
+  a.download = m.fileName || '';
+  a.rel = 'noopener noreferrer';
+  a.target = '_blank';
+  return a;
+}
+
+// Two clicks delete: no confirm() dialog.
+function deleteButton(m) {
+  const b = el('button', 'delete link', 'Delete');
+  b.type = 'button';
+  b.addEventListener('click', async () => {
+    if (!b.classList.contains('confirm')) {
+      b.classList.add('confirm');
+      b.textContent = 'Delete?';
+      setTimeout(() => {
+        b.classList.remove('confirm');
+        b.textContent = 'Delete';
+      }, 4000);
+      return;
+    }
+    b.disabled = true;
+    try {
+      await chat.deleteMessage(m.messageId);
+      markDeleted(m.messageId, m.to);
+    } catch (err) {
+      b.disabled = false;
+      toast(`Could not delete: ${errorText(err)}`);
+    }
+  });
+  return b;
+}
+
+function markDeleted(messageId, peerId) {
+  const c = state.convs.get(peerId);
+  if (!c) return;
+  const m = c.messages.get(messageId);
+  if (m) {
+    delete m.content;
+    m.deleted = true;
+  }
+  if (c.last && c.last.messageId === messageId) c.last = { ...c.last, deleted: true };
+  if (state.open && state.open.peer === peerId) {
+    const li = $('private-messages').querySelector(`li[data-id="${CSS.escape(messageId)}"]`);
+    if (li && m) fillMessage(li, m);
+  }
+  renderConversations();
+}
+
+function addPrivate(m) {
+  const peerId = m.from === state.me.userId ? m.to : m.from;
+  const c = conv(peerId, m.from === state.me.userId ? undefined : m.fromName);
+  const known = c.messages.has(m.messageId);
+  c.messages.set(m.messageId, m);
+  if (!c.last || m.messageId >= c.last.messageId) c.last = m;
+  const open = state.open && state.open.peer === peerId;
+  if (open) {
+    const list = $('private-messages');
+    const scroller = $('private-scroll');
+    const stick = nearBottom(scroller) || m.from === state.me.userId;
+    const old = list.querySelector(`li[data-id="${CSS.escape(m.messageId)}"]`);
+    if (old) fillMessage(old, m);
+    else insertSorted(list, messageEl(m));
+    if (stick) toBottom(scroller);
+  }
+  return { c, known, open };
+}
+
+function onIncomingPrivate(m) {
+  const { c, known, open } = addPrivate(m);
+  if (!known && m.from !== state.me.userId) {
+    if (!open) c.unread += 1;
+    else if (!document.hidden) markReadSoon(c.peer.userId);
+  }
+  if (!c.peer.known) {
+    c.peer.known = true;
+    // A new peer: its avatar, or (for a message sent from another device of
+    // ours) even its name, comes from the server.
+    if (c.peer.username === '…') loadConversations();
+    else lookUp(c.peer.username);
+  }
+  renderConversations();
+}
+
+// Reading a conversation's newest page resets its unread count on the server.
+const readTimers = new Map();
+function markReadSoon(peerId) {
+  clearTimeout(readTimers.get(peerId));
+  readTimers.set(peerId, setTimeout(() => {
+    readTimers.delete(peerId);
+    chat.history(peerId, { limit: 1 }).catch(() => {});
+  }, 800));
+}
+
+async function openPrivate(peerId) {
+  const c = conv(peerId);
+  state.open = { kind: 'private', peer: peerId };
+  showPane('private');
+  fillAvatar($('peer-avatar'), c.peer);
+  $('peer-name').textContent = c.peer.username;
+  const list = $('private-messages');
+  list.replaceChildren(...[...c.messages.values()].sort((a, b) => a.messageId.localeCompare(b.messageId)).map(messageEl));
+  $('load-older').hidden = !c.next;
+  c.unread = 0;
+  renderConversations();
+  renderRoomList();
+  toBottom($('private-scroll'));
+  $('private-input').focus();
+  try {
+    if (!c.loaded) {
+      const page = await chat.history(peerId, { limit: PAGE });
+      c.loaded = true;
+      c.next = page.next || null;
+      for (const m of page.messages) addPrivate(m);
+      if (state.open && state.open.peer === peerId) {
+        $('load-older').hidden = !c.next;
+        toBottom($('private-scroll'));
+      }
+    } else {
+      markReadSoon(peerId);
+    }
+  } catch (err) {
+    toast(`Could not load messages: ${errorText(err)}`);
+  }
+  renderConversations();
+}
+
+async function loadOlder() {
+  const peerId = state.open && state.open.peer;
+  const c = peerId && state.convs.get(peerId);
+  if (!c || !c.next) return;
+  const button = $('load-older');
+  button.disabled = true;
+  const scroller = $('private-scroll');
+  const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+  try {
+    const page = await chat.history(peerId, { before: c.next, limit: PAGE });
+    c.next = page.next || null;
+    for (const m of page.messages) addPrivate(m);
+    scroller.scrollTop = scroller.scrollHeight - fromBottom;
+  } catch (err) {
+    toast(`Could not load older messages: ${errorText(err)}`);
+  } finally {
+    button.disabled = false;
+    button.hidden = !c.next;
+  }
+}
+
+let pendingSeq = 0;
+// pendingEl shows a message on its way; `settle` replaces it by the stored
+// message, or offers a retry.
+function pendingEl(label) {
+  const li = el('li', 'msg mine pending');
+  pendingSeq += 1;
+  li.dataset.sort = `~${String(pendingSeq).padStart(8, '0')}`;
+  const bubble = el('div', 'bubble');
+  bubble.append(el('span', 'text', label));
+  const meta = el('div', 'meta');
+  meta.append(el('span', 'state', 'sending…'));
+  li.append(bubble, meta);
+  $('private-messages').append(li);
+  toBottom($('private-scroll'));
+  return {
+    done(m) {
+      li.remove();
+      addPrivate(m);
+      renderConversations();
+    },
+    failed(err, retry) {
+      li.classList.add('failed');
+      const b = el('button', 'link', 'Retry');
+      b.type = 'button';
+      b.addEventListener('click', () => {
+        li.remove();
+        retry();
+      });
+      meta.replaceChildren(el('span', 'state', `not sent: ${errorText(err)}`), b);
+    },
+  };
+}
+
+function sendPrivate(text, peerId, id = crypto.randomUUID()) {
+  const p = pendingEl(text);
+  chat.sendPrivate(peerId, text, { id }).then(
+    (ack) => p.done({ type: 'private-message', messageId: ack.messageId, from: state.me.userId, to: peerId, content: text, at: ack.at }),
+    (err) => p.failed(err, () => sendPrivate(text, peerId, id)),
+  );
+}
+
+const MAX_FILE = 10 << 20;
+function sendFile(file, peerId) {
+  if (file.size > MAX_FILE) {
+    toast(`${file.name} is too big: 10 MB at most`);
+    return;
+  }
+  const p = pendingEl(`📎 ${file.name}`);
+  chat.sendFile(peerId, file).then(
+    (ack) => p.done({
+      type: 'private-file-message',
+      messageId: ack.messageId,
+      from: state.me.userId,
+      to: peerId,
+      fileUrl: URL.createObjectURL(file),
+      fileName: file.name,
+      fileType: file.type,
+      fileSize: file.size,
+      messageType: file.type.startsWith('image/') ? 'image' : 'file',
+      at: ack.at,
+    }),
+    (err) => p.failed(err, () => sendFile(file, peerId)),
+  );
+}
+
+// Rooms ----------------------------------------------------------------------------
+
+function room(name) {
+  let r = state.rooms.get(name);
+  if (!r) {
+    r = { seats: null, version: -1, items: [], full: false };
+    state.rooms.set(name, r);
+  }
+  return r;
+}
+
+async function joinRoom(name) {
+  const r = room(name);
+  r.full = false;
+  openRoom(name);
+  try {
+    const res = await chat.joinRoom(name);
+    if (res.type === 'full') {
+      r.full = true;
+    } else {
+      applySeats(res);
+    }
+  } catch (err) {
+    toast(`Could not join ${name}: ${errorText(err)}`);
+  }
+  renderRoom();
+  renderRoomList();
+}
+
+function applySeats(u) {
+  const r = room(u.room);
+  // The SDK drops stale updates; a join reply may restart the count.
+  r.seats = u.seats;
+  r.version = u.version;
+  r.full = false;
+}
+
+function openRoom(name) {
+  state.open = { kind: 'room', room: name };
+  showPane('room');
+  $('room-title').textContent = `#${name}`;
+  const r = room(name);
+  $('room-messages').replaceChildren(...r.items.map(roomItemEl));
+  renderRoom();
+  renderConversations();
+  renderRoomList();
+  toBottom($('room-scroll'));
+  $('room-input').focus();
+}
+
+function renderRoom() {
+  if (!state.open || state.open.kind !== 'room') return;
+  const r = room(state.open.room);
+  const seats = r.seats || Array.from({ length: 8 }, (_, i) => ({ seat: i, userId: null, username: null, avatar: '🪑' }));
+  $('seats').replaceChildren(
+    ...seats.map((s) => {
+      const li = el('li', `seat${s.userId ? ' taken' : ' free'}${s.userId && state.me && s.userId === state.me.userId ? ' me' : ''}`);
+      li.dataset.seat = s.seat;
+      li.append(el('span', 'seat-emoji', s.userId ? s.avatar : '🪑'), el('span', 'seat-name', s.userId ? s.username : 'empty'));
+      return li;
+    }),
+  );
+  const taken = seats.filter((s) => s.userId).length;
+  $('room-count').textContent = `${taken}/8`;
+  $('room-full').hidden = !r.full;
+  $('room-form').hidden = r.full;
+  $('seats').classList.toggle('dim', r.full);
+}
+
+function roomItemEl(item) {
+  if (item.type === 'notice') {
+    return el('li', `notice ${item.event}`, item.text);
+  }
+  const mine = state.me && item.userId === state.me.userId;
+  const li = el('li', `msg ${mine ? 'mine' : 'theirs'}`);
+  li.dataset.id = item.messageId;
+  const bubble = el('div', 'bubble');
+  if (!mine) bubble.append(el('span', 'author', item.uname));
+  bubble.append(el('span', 'text', item.msg));
+  const meta = el('div', 'meta');
+  meta.append(el('time', null, time(item.at)));
+  li.append(bubble, meta);
+  return li;
+}
+
+function addRoomItem(name, item) {
+  const r = state.rooms.get(name);
+  if (!r) return;
+  r.items.push(item);
+  if (r.items.length > 300) r.items.shift();
+  if (state.open && state.open.room === name) {
+    const scroller = $('room-scroll');
+    const stick = nearBottom(scroller) || (item.userId && state.me && item.userId === state.me.userId);
+    $('room-messages').append(roomItemEl(item));
+    if (stick) toBottom(scroller);
+  }
+}
+
+async function leaveRoom() {
+  const name = state.open && state.open.room;
+  if (!name) return;
+  state.rooms.delete(name);
+  closePane();
+  try {
+    await chat.leaveRoom(name);
+  } catch (err) {
+    toast(`Could not leave ${name}: ${errorText(err)}`);
+  }
+}
+
+// Users ------------------------------------------------------------------------------
+
+async function lookUp(username) {
+  try {
+    for (const u of await chat.searchUsers(username)) {
+      Object.assign(user(u.userId, u.username), u, { known: true });
+    }
+    renderMe();
+    renderConversations();
+  } catch {
+    // the avatar is cosmetic
+  }
+}
+
+let searchTimer;
+function onSearch() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(async () => {
+    const prefix = $('search').value.trim();
+    const list = $('search-results');
+    if (!prefix) {
+      list.replaceChildren();
+      return;
+    }
+    try {
+      const found = await chat.searchUsers(prefix);
+      if ($('search').value.trim() !== prefix) return;
+      const others = found.filter((u) => u.userId !== state.me.userId);
+      list.replaceChildren(
+        ...others.map((u) => {
+          Object.assign(user(u.userId, u.username), u, { known: true });
+          const li = el('li');
+          const b = el('button', 'item');
+          b.type = 'button';
+          b.dataset.user = u.userId;
+          b.append(avatarEl(u), el('span', 'item-name', u.username));
+          b.addEventListener('click', () => {
+            $('search').value = '';
+            list.replaceChildren();
+            openPrivate(u.userId);
+          });
+          li.append(b);
+          return li;
+        }),
+      );
+      if (others.length === 0) list.append(el('li', 'hint', 'Nobody by that name.'));
+    } catch (err) {
+      list.replaceChildren(el('li', 'hint error', errorText(err)));
+    }
+  }, 200);
+}
+
+// Session ------------------------------------------------------------------------------
+
+async function loadConversations() {
+  try {
+    for (const item of await chat.conversations()) {
+      const c = conv(item.peer.userId, item.peer.username);
+      Object.assign(c.peer, item.peer, { known: true });
+      if (item.lastMessage && (!c.last || item.lastMessage.messageId > c.last.messageId)) c.last = item.lastMessage;
+      if (!(state.open && state.open.peer === c.peer.userId)) c.unread = item.unread;
+    }
+  } catch (err) {
+    toast(`Could not load conversations: ${errorText(err)}`);
+  }
+  renderConversations();
+  if (state.open && state.open.peer) {
+    const c = state.convs.get(state.open.peer);
+    fillAvatar($('peer-avatar'), c.peer);
+    $('peer-name').textContent = c.peer.username;
+  }
+}
+
+async function start(session) {
+  localStorage.setItem('minichat.session', JSON.stringify(session));
+  state.me = user(session.userId, session.username);
+  renderMe();
+  showLoggedIn(true);
+  chat.connect().catch(() => {});
+  lookUp(session.username);
+  await loadConversations();
+}
+
+function logout(message) {
+  chat.logout();
+  localStorage.removeItem('minichat.session');
+  state.me = null;
+  state.users.clear();
+  state.convs.clear();
+  state.rooms.clear();
+  closePane();
+  showLoggedIn(false);
+  $('login-error').textContent = message || '';
+}
+
+async function onLogin(ev) {
+  ev.preventDefault();
+  const register = ev.submitter && ev.submitter.value === 'register';
+  const username = $('username').value.trim();
+  const password = $('password').value;
+  const err = $('login-error');
+  err.textContent = '';
+  for (const b of $('login-form').querySelectorAll('button')) b.disabled = true;
+  try {
+    const session = register ? await chat.register(username, password) : await chat.login(username, password);
+    $('password').value = '';
+    await start(session);
+  } catch (e) {
+    err.textContent = e.code === 'network' ? 'Cannot reach the server: check the settings (⚙️).' : errorText(e);
+  } finally {
+    for (const b of $('login-form').querySelectorAll('button')) b.disabled = false;
+  }
+}
+
+// Dialogs --------------------------------------------------------------------------------
+
+function openSettings() {
+  const s = loadJSON('minichat.settings') || {};
+  $('ws-url').value = s.wsUrl || '';
+  $('http-url').value = s.httpUrl || '';
+  $('ws-url').placeholder = defaultSettings().wsUrl;
+  $('settings').showModal();
+}
+
+function onSettingsClose() {
+  const v = $('settings').returnValue;
+  if (v === 'save') {
+    localStorage.setItem('minichat.settings', JSON.stringify({ wsUrl: $('ws-url').value.trim(), httpUrl: $('http-url').value.trim() }));
+  } else if (v === 'reset') {
+    localStorage.removeItem('minichat.settings');
+  } else {
+    return;
+  }
+  // Another server means other accounts: start over.
+  localStorage.removeItem('minichat.session');
+  location.reload();
+}
+
+function buildAvatarPicker() {
+  $('emoji-grid').replaceChildren(
+    ...AVATARS.map((emoji) => {
+      const b = el('button', 'emoji', emoji);
+      b.type = 'button';
+      b.setAttribute('aria-label', `Use ${emoji}`);
+      b.addEventListener('click', async () => {
+        $('avatar-dialog').close();
+        const before = state.me.avatar;
+        state.me.avatar = emoji;
+        renderMe();
+        try {
+          await chat.setAvatar(emoji);
+        } catch (err) {
+          state.me.avatar = before;
+          renderMe();
+          toast(`Could not change the avatar: ${errorText(err)}`);
+        }
+      });
+      return b;
+    }),
+  );
+}
+
+// Wiring ----------------------------------------------------------------------------------
+
+chat.on('status', setStatus);
+chat.on('private-message', onIncomingPrivate);
+chat.on('private-file-message', onIncomingPrivate);
+chat.on('message-deleted', (f) => markDeleted(f.messageId, f.chatWith));
+chat.on('avatar-updated', (f) => {
+  const u = user(f.userId);
+  u.avatar = f.avatar;
+  renderMe();
+  renderConversations();
+  if (state.open && state.open.peer === f.userId) fillAvatar($('peer-avatar'), u);
+});
+chat.on('update', (u) => {
+  if (!state.rooms.has(u.room)) return;
+  applySeats(u);
+  if (state.open && state.open.room === u.room) renderRoom();
+  renderRoomList();
+});
+chat.on('full', (f) => {
+  if (!state.rooms.has(f.room)) return;
+  room(f.room).full = true;
+  if (state.open && state.open.room === f.room) renderRoom();
+  renderRoomList();
+});
+chat.on('notice', (n) => addRoomItem(n.room, n));
+chat.on('group-message', (m) => addRoomItem(m.room, m));
+chat.on('error', (err) => {
+  if (err.code === 'unauthorized') logout('Your session has expired: please log in again.');
+  else if (err.code !== 'timeout') toast(errorText(err));
+});
+
+$('login-form').addEventListener('submit', onLogin);
+$('logout').addEventListener('click', () => logout());
+$('settings-button').addEventListener('click', openSettings);
+$('settings').addEventListener('close', onSettingsClose);
+$('me').addEventListener('click', () => $('avatar-dialog').showModal());
+$('search').addEventListener('input', onSearch);
+$('load-older').addEventListener('click', loadOlder);
+$('leave-room').addEventListener('click', leaveRoom);
+$('retry-join').addEventListener('click', () => state.open && joinRoom(state.open.room));
+for (const b of document.querySelectorAll('.back')) b.addEventListener('click', closePane);
+
+$('private-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const input = $('private-input');
+  const text = input.value;
+  if (!text.trim() || !state.open || !state.open.peer) return;
+  input.value = '';
+  sendPrivate(text, state.open.peer);
+});
+
+$('file-input').addEventListener('change', () => {
+  const input = $('file-input');
+  const file = input.files && input.files[0];
+  input.value = '';
+  if (file && state.open && state.open.peer) sendFile(file, state.open.peer);
+});
+
+$('room-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const input = $('room-input');
+  const text = input.value;
+  const name = state.open && state.open.room;
+  if (!text.trim() || !name) return;
+  input.value = '';
+  try {
+    await chat.sendGroup(name, text);
+  } catch (err) {
+    input.value = text;
+    toast(`Not sent: ${errorText(err)}`);
+  }
+});
+
+$('join-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const name = $('room-name').value.trim();
+  if (!name) return;
+  $('room-name').value = '';
+  joinRoom(name);
+});
+
+// The open conversation is read once the user can see it.
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && state.open && state.open.peer) markReadSoon(state.open.peer);
+});
+
+buildAvatarPicker();
+setStatus('idle');
+const saved = loadJSON('minichat.session');
+if (saved && saved.token && !(saved.expiresAt && Date.parse(saved.expiresAt) <= Date.now())) {
+  chat.setSession(saved);
+  start(saved);
+} else {
+  localStorage.removeItem('minichat.session');
+  showLoggedIn(false);
+}

@@ -1,0 +1,534 @@
+// Unit tests of the SDK against a fake WebSocket and a fake fetch:
+// `node --test web/sdk/minichat.test.mjs` (web/browser_test.go runs it too).
+import { afterEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { MiniChat, MiniChatError, SUBPROTOCOL, backoffDelay } from './minichat.js';
+
+const ME = '00000000-0000-7000-8000-00000000000a';
+const BOB = '00000000-0000-7000-8000-00000000000b';
+const SESSION = { userId: ME, username: 'alice', token: 'h.p.s' };
+
+// mid makes message ids that sort like the server's UUIDv7s.
+const mid = (n) => `01960000-0000-7000-8000-${String(n).padStart(12, '0')}`;
+
+// until waits for cond; the bound only turns a hang into a failure.
+async function until(cond, what) {
+  const end = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+// FakeServer stands for the server side of every socket its WebSocket
+// class opens: it accepts or refuses them and answers frames the way the
+// real server does, unless a test overrides `answer`.
+class FakeServer {
+  constructor() {
+    this.sockets = [];
+    this.refuse = 0; // how many next connection attempts to refuse
+    this.hang = 0; // how many next connection attempts never complete
+    this.acked = new Map(); // client id -> messageId (idempotent sends)
+    this.nextMessage = 100;
+    this.version = 0;
+    this.answer = (ws, f) => this.defaultAnswer(ws, f);
+    const server = this;
+    this.WebSocket = class {
+      constructor(url, protocols) {
+        this.url = url;
+        this.protocols = protocols;
+        this.readyState = 0;
+        this.sent = [];
+        server.sockets.push(this);
+        setTimeout(() => {
+          if (this.readyState !== 0) return;
+          if (server.hang > 0) {
+            server.hang -= 1;
+            return;
+          }
+          if (server.refuse > 0) {
+            server.refuse -= 1;
+            this.readyState = 3;
+            this.onerror?.({});
+            this.onclose?.({ code: 1006 });
+            return;
+          }
+          this.readyState = 1;
+          this.onopen?.({});
+        }, 0);
+      }
+      send(data) {
+        assert.equal(this.readyState, 1, 'send on a socket that is not open');
+        const f = JSON.parse(data);
+        this.sent.push(f);
+        setTimeout(() => server.answer(this, f), 0);
+      }
+      close() {
+        this.readyState = 3;
+      }
+      push(frame) {
+        if (this.readyState === 1) this.onmessage?.({ data: JSON.stringify(frame) });
+      }
+      // drop is the network failing: the client sees a close it did not ask for.
+      drop() {
+        this.readyState = 3;
+        this.onclose?.({ code: 1006 });
+      }
+    };
+  }
+
+  get last() {
+    return this.sockets[this.sockets.length - 1];
+  }
+
+  defaultAnswer(ws, f) {
+    switch (f.action) {
+      case 'ping':
+        ws.push({ type: 'pong', id: f.id });
+        break;
+      case 'private-message':
+      case 'group-message': {
+        if (!this.acked.has(f.id)) this.acked.set(f.id, mid(this.nextMessage++));
+        const messageId = this.acked.get(f.id);
+        if (f.action === 'group-message') {
+          ws.push({ type: 'group-message', room: f.room, messageId, msg: f.msg, uname: 'alice', userId: ME, at: 't' });
+        }
+        ws.push({ type: 'ack', id: f.id, messageId, at: 't' });
+        break;
+      }
+      case 'joinroom':
+        this.version += 1;
+        ws.push({ type: 'update', id: f.id, room: f.room, version: this.version, seats: [] });
+        break;
+      default:
+        ws.push({ type: 'ack', id: f.id });
+    }
+  }
+}
+
+// fakeFetch serves the HTTP routes from `routes`: "GET /api/..." -> body.
+function fakeFetch(routes, calls = []) {
+  return async (url, init) => {
+    const key = `${init.method} ${url}`;
+    calls.push({ key, init });
+    const handler = routes[key];
+    if (!handler) return new Response(JSON.stringify({ code: 'not-found', message: key }), { status: 404 });
+    const out = typeof handler === 'function' ? handler(init) : handler;
+    const status = out && out.status ? out.status : 200;
+    const body = out && out.status ? out.body : out;
+    return new Response(JSON.stringify(body), { status });
+  };
+}
+
+// Clients of a failed test would keep reconnecting, and node would never exit.
+const clients = new Set();
+afterEach(() => {
+  for (const c of clients) c.close();
+  clients.clear();
+});
+
+function client(server, opts = {}) {
+  const c = new MiniChat({
+    httpUrl: 'http://h',
+    wsUrl: 'ws://h/ws',
+    WebSocket: server.WebSocket,
+    fetch: fakeFetch(opts.routes || { 'GET http://h/api/conversations': [] }, opts.calls),
+    session: SESSION,
+    backoff: { initialMs: 4, maxMs: 16 },
+    random: () => 1,
+    requestTimeoutMs: 2000,
+    watchNetwork: false,
+    ...opts.options,
+  });
+  clients.add(c);
+  return c;
+}
+
+function pm(n, from = BOB, extra = {}) {
+  return { type: 'private-message', messageId: mid(n), from, to: from === BOB ? ME : BOB, content: `m${n}`, at: 't', ...extra };
+}
+
+test('backoffDelay grows exponentially to the cap, with half of it random', () => {
+  const o = { initialMs: 100, maxMs: 1000 };
+  assert.deepEqual([0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, { ...o, random: () => 1 })), [100, 200, 400, 800, 1000, 1000]);
+  assert.deepEqual([0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, { ...o, random: () => 0 })), [50, 100, 200, 400, 500, 500]);
+  const mid = backoffDelay(2, { ...o, random: () => 0.5 });
+  assert.ok(mid > 200 && mid < 400, `jittered delay ${mid} between the bounds`);
+});
+
+test('connects with the token as a subprotocol, or in the URL when asked', async () => {
+  const server = new FakeServer();
+  const c = client(server);
+  await c.connect();
+  assert.deepEqual(server.last.protocols, [SUBPROTOCOL, SESSION.token]);
+  assert.equal(server.last.url, 'ws://h/ws');
+  c.close();
+
+  const s2 = new FakeServer();
+  const q = client(s2, { options: { tokenIn: 'query' } });
+  await q.connect();
+  assert.equal(s2.last.url, 'ws://h/ws?token=h.p.s');
+  assert.equal(s2.last.protocols, undefined);
+  q.close();
+});
+
+test('reconnects with exponential backoff and resets it once connected', async () => {
+  const server = new FakeServer();
+  server.refuse = 3;
+  const c = client(server);
+  const statuses = [];
+  const retries = [];
+  c.on('status', (s) => statuses.push(s));
+  c.on('retry', (r) => retries.push(r.delayMs));
+  await c.connect();
+  assert.deepEqual(retries, [4, 8, 16]);
+  assert.equal(server.sockets.length, 4);
+
+  server.last.drop();
+  await until(() => c.status === 'open' && server.sockets.length === 5, 'the reconnect');
+  assert.deepEqual(retries, [4, 8, 16, 4], 'backoff starts over after a good connection');
+  assert.deepEqual(statuses, ['connecting', 'open', 'reconnecting', 'open']);
+
+  c.close();
+  assert.equal(c.status, 'closed');
+  assert.deepEqual(statuses.at(-1), 'closed');
+});
+
+test('a connection attempt that hangs is abandoned and retried', async () => {
+  const server = new FakeServer();
+  server.hang = 1;
+  const c = client(server, { options: { connectTimeoutMs: 10 } });
+  await c.connect();
+  assert.equal(server.sockets.length, 2);
+  assert.equal(server.sockets[0].readyState, 3, 'the hung attempt was closed');
+  c.close();
+});
+
+test('requests are acked by id; errors reject with the server code', async () => {
+  const server = new FakeServer();
+  const c = client(server);
+  await c.connect();
+  const ack = await c.sendPrivate(BOB, 'hi');
+  const frame = server.last.sent.find((f) => f.action === 'private-message');
+  assert.equal(ack.id, frame.id);
+  assert.match(ack.messageId, /^01960000-/);
+  assert.ok(frame.id.length > 0 && frame.id.length <= 64);
+
+  server.answer = (ws, f) => ws.push({ type: 'error', id: f.id, code: 'not-found', message: 'no such user' });
+  await assert.rejects(c.sendPrivate(BOB, 'x'), (err) => err instanceof MiniChatError && err.code === 'not-found');
+  c.close();
+});
+
+test('a request without a reply times out', async () => {
+  const server = new FakeServer();
+  const c = client(server, { options: { requestTimeoutMs: 20 } });
+  await c.connect();
+  server.answer = () => {};
+  await assert.rejects(c.setAvatar('🐳'), (err) => err.code === 'timeout');
+  c.close();
+});
+
+test('rate-limited sends are retried with the same id', async () => {
+  const server = new FakeServer();
+  const c = client(server, { options: { rateLimitRetryMs: 1 } });
+  await c.connect();
+  let refused = 0;
+  server.answer = (ws, f) => {
+    if (f.action === 'private-message' && refused < 2) {
+      refused += 1;
+      ws.push({ type: 'error', id: f.id, code: 'rate-limited', message: 'slow down' });
+      return;
+    }
+    server.defaultAnswer(ws, f);
+  };
+  const ack = await c.sendPrivate(BOB, 'hi');
+  const ids = server.last.sent.filter((f) => f.action === 'private-message').map((f) => f.id);
+  assert.equal(ids.length, 3);
+  assert.equal(new Set(ids).size, 1, 'every retry carries the first id');
+  assert.equal(ack.id, ids[0]);
+  c.close();
+});
+
+test('unacked sends are resent with the same id after a reconnect', async () => {
+  const server = new FakeServer();
+  const c = client(server);
+  await c.connect();
+  server.answer = () => {}; // the server stores nothing and answers nothing: the link is dying
+  const sending = c.sendPrivate(BOB, 'are you there?');
+  await until(() => server.last.sent.some((f) => f.action === 'private-message'), 'the first send');
+  const first = server.last.sent.find((f) => f.action === 'private-message');
+
+  server.answer = (ws, f) => server.defaultAnswer(ws, f);
+  server.last.drop();
+  const queued = c.sendPrivate(BOB, 'sent while offline');
+  const [ack, ack2] = await Promise.all([sending, queued]);
+
+  const resent = server.last.sent.filter((f) => f.action === 'private-message');
+  assert.equal(server.sockets.length, 2);
+  assert.deepEqual(resent.map((f) => f.content), ['are you there?', 'sent while offline'], 'order kept');
+  assert.equal(resent[0].id, first.id);
+  assert.equal(ack.id, first.id);
+  assert.notEqual(ack.messageId, ack2.messageId);
+  c.close();
+});
+
+test('a resent send that was stored before the drop is not duplicated', async () => {
+  const server = new FakeServer();
+  const c = client(server);
+  await c.connect();
+  const got = [];
+  c.on('group-message', (m) => got.push(m));
+  await c.joinRoom('lobby');
+  // The server stores the message and pushes it, but the link dies before
+  // the push and the ack reach the client.
+  server.answer = (ws, f) => {
+    if (f.action === 'group-message') {
+      server.acked.set(f.id, mid(500));
+      ws.drop();
+      return;
+    }
+    server.defaultAnswer(ws, f);
+  };
+  const sending = c.sendGroup('lobby', 'hello room');
+  await until(() => server.sockets.length === 2, 'the reconnect');
+  server.answer = (ws, f) => {
+    if (f.action === 'group-message') {
+      ws.push({ type: 'ack', id: f.id, messageId: server.acked.get(f.id), at: 't' }); // stored already: no push
+      return;
+    }
+    server.defaultAnswer(ws, f);
+  };
+  const ack = await sending;
+  assert.equal(ack.messageId, mid(500));
+  assert.deepEqual(got.map((m) => [m.messageId, m.msg, m.room]), [[mid(500), 'hello room', 'lobby']],
+    'the sender sees its message once, rebuilt from the request');
+  server.last.push({ type: 'group-message', room: 'lobby', messageId: mid(500), msg: 'hello room', uname: 'alice', userId: ME, at: 't' });
+  await c.ping();
+  assert.equal(got.length, 1);
+  c.close();
+});
+
+test('incoming messages are de-duplicated by messageId', async () => {
+  const server = new FakeServer();
+  const routes = {
+    'GET http://h/api/conversations': [],
+    [`GET http://h/api/conversations/${BOB}/messages?limit=10`]: { messages: [pm(2), pm(1)] },
+  };
+  const c = client(server, { routes });
+  await c.connect();
+  const got = [];
+  c.on('private-message', (m) => got.push(m.messageId));
+  const page = await c.history(BOB, { limit: 10 });
+  assert.equal(page.messages.length, 2);
+  server.last.push(pm(2)); // already loaded through history
+  server.last.push(pm(3));
+  server.last.push(pm(3));
+  server.last.push({ type: 'group-message', room: 'r', messageId: mid(4), msg: 'x', uname: 'bob', userId: BOB, at: 't' });
+  server.last.push({ type: 'group-message', room: 'r', messageId: mid(4), msg: 'x', uname: 'bob', userId: BOB, at: 't' });
+  await c.ping();
+  assert.deepEqual(got, [mid(3)]);
+  c.close();
+});
+
+test('room updates: only the highest version counts; a re-join reply resets it', async () => {
+  const server = new FakeServer();
+  const c = client(server);
+  await c.connect();
+  const versions = [];
+  c.on('update', (u) => versions.push(u.version));
+  const joined = await c.joinRoom('lobby');
+  assert.equal(joined.type, 'update');
+  assert.equal(joined.version, 1);
+  const ws = server.last;
+  ws.push({ type: 'update', room: 'lobby', version: 3, seats: [] });
+  ws.push({ type: 'update', room: 'lobby', version: 2, seats: [] }); // late: dropped
+  ws.push({ type: 'update', room: 'lobby', version: 3, seats: [] }); // repeated: dropped
+  ws.push({ type: 'update', room: 'lobby', version: 4, seats: [] });
+  ws.push({ type: 'update', room: 'other', version: 1, seats: [] }); // rooms are separate
+  await c.ping();
+  assert.deepEqual(versions, [1, 3, 4, 1]);
+
+  // The room emptied while we were away: its version starts again.
+  server.version = 0;
+  ws.drop();
+  await until(() => versions.length === 5, 'the re-join update');
+  assert.deepEqual(versions, [1, 3, 4, 1, 1]);
+  c.close();
+});
+
+test('rooms are re-joined after a reconnect, before queued group messages go out', async () => {
+  const server = new FakeServer();
+  const c = client(server);
+  await c.connect();
+  await c.joinRoom('lobby');
+  await c.joinRoom('games');
+  await c.leaveRoom('games');
+  server.last.drop();
+  const sending = c.sendGroup('lobby', 'back');
+  await sending;
+  const actions = server.last.sent.filter((f) => f.action !== 'ping').map((f) => `${f.action} ${f.room}`);
+  assert.deepEqual(actions, ['joinroom lobby', 'group-message lobby']);
+  assert.deepEqual(c.rooms, ['lobby']);
+
+  server.last.push({ type: 'notice', room: 'lobby', event: 'leave', userId: ME, username: 'alice', text: 'alice left the room' });
+  await c.ping();
+  assert.deepEqual(c.rooms, [], 'leaving on another device leaves here too');
+  c.close();
+});
+
+test('a full room is reported and not re-joined', async () => {
+  const server = new FakeServer();
+  const c = client(server);
+  await c.connect();
+  server.answer = (ws, f) => (f.action === 'joinroom' ? ws.push({ type: 'full', id: f.id, room: f.room }) : server.defaultAnswer(ws, f));
+  const fulls = [];
+  c.on('full', (f) => fulls.push(f.room));
+  const r = await c.joinRoom('busy');
+  assert.equal(r.type, 'full');
+  assert.deepEqual(fulls, ['busy']);
+  assert.deepEqual(c.rooms, []);
+  c.close();
+});
+
+test('missed private messages are caught up after a reconnect, in order, without duplicates', async () => {
+  const server = new FakeServer();
+  let convs = [{ peer: { userId: BOB, username: 'bob', avatar: '' }, lastMessage: pm(1), unread: 0 }];
+  const calls = [];
+  const hist = `GET http://h/api/conversations/${BOB}/messages`;
+  const routes = {
+    'GET http://h/api/conversations': () => convs,
+    [`${hist}?after=${mid(1)}&limit=100`]: { messages: [pm(3), pm(2)], next: mid(3) },
+    [`${hist}?after=${mid(3)}&limit=100`]: { messages: [pm(5), pm(4, ME)] },
+  };
+  const c = client(server, { routes, calls });
+  const got = [];
+  c.on('private-message', (m) => got.push([m.messageId, !!m.catchUp]));
+  await c.connect();
+  await until(() => calls.length === 1, 'the baseline');
+
+  server.last.drop();
+  server.refuse = 1;
+  convs = [{ peer: { userId: BOB, username: 'bob', avatar: '' }, lastMessage: pm(5), unread: 4 }];
+  await until(() => got.length === 4, 'the caught-up messages');
+  assert.deepEqual(got, [[mid(2), true], [mid(3), true], [mid(4), true], [mid(5), true]]);
+  server.last.push(pm(5)); // also pushed live: not reported again
+  server.last.push(pm(6));
+  await c.ping();
+  assert.deepEqual(got.map(([id]) => id), [mid(2), mid(3), mid(4), mid(5), mid(6)]);
+
+  // Nothing new: catch-up asks only for the conversation list.
+  const before = calls.length;
+  convs = [{ peer: { userId: BOB, username: 'bob', avatar: '' }, lastMessage: pm(6), unread: 0 }];
+  server.last.drop();
+  await until(() => calls.length === before + 1 && c.status === 'open', 'the second catch-up');
+  await c.ping();
+  assert.equal(got.length, 5);
+  assert.equal(calls[calls.length - 1].key, 'GET http://h/api/conversations');
+  c.close();
+});
+
+test('a socket that stops answering pings is replaced', async () => {
+  const server = new FakeServer();
+  // Pings go out more often than the deadline: it must still expire.
+  const c = client(server, { options: { heartbeatMs: 2, pongTimeoutMs: 10 } });
+  await c.connect();
+  const first = server.last;
+  server.answer = (ws, f) => (f.action === 'ping' && ws === first ? undefined : server.defaultAnswer(ws, f));
+  const errors = [];
+  c.on('error', (e) => errors.push(e.code));
+  await until(() => server.sockets.length === 2 && c.status === 'open', 'a new connection');
+  assert.ok(first.sent.some((f) => f.action === 'ping'), 'the dead socket was pinged');
+  assert.ok(errors.includes('timeout'));
+  c.close();
+});
+
+test('HTTP errors carry the server code and status', async () => {
+  const server = new FakeServer();
+  const routes = {
+    'POST http://h/api/auth/login': { status: 401, body: { code: 'unauthorized', message: 'wrong username or password' } },
+    'POST http://h/api/auth/register': (init) => ({ status: 201, body: { ...SESSION, username: JSON.parse(init.body).username } }),
+  };
+  const c = new MiniChat({ httpUrl: 'http://h/api/', wsUrl: 'ws://h/ws', WebSocket: server.WebSocket, fetch: fakeFetch(routes) });
+  await assert.rejects(c.login('alice', 'nope-nope'), (e) => e.code === 'unauthorized' && e.status === 401);
+  const s = await c.register('alice', 'password123');
+  assert.equal(c.session.token, SESSION.token);
+  assert.equal(s.username, 'alice');
+  assert.equal(c.userId, ME);
+});
+
+test('an expired session is refused before connecting', async () => {
+  const server = new FakeServer();
+  const c = client(server, { options: { session: { ...SESSION, expiresAt: '2000-01-01T00:00:00.000Z' } } });
+  const errors = [];
+  c.on('error', (e) => errors.push(e.code));
+  await assert.rejects(c.connect(), (e) => e.code === 'closed');
+  assert.deepEqual(errors, ['unauthorized']);
+  assert.equal(server.sockets.length, 0);
+  assert.equal(c.status, 'closed');
+});
+
+test('listeners can unsubscribe, and one that throws does not stop the others', async () => {
+  const server = new FakeServer();
+  const c = client(server);
+  await c.connect();
+  const got = [];
+  const off = c.on('notice', (n) => got.push(`a:${n.text}`));
+  c.on('notice', () => {
+    throw new Error('listener bug');
+  });
+  c.on('notice', (n) => got.push(`b:${n.text}`));
+  // Listener errors are rethrown in a microtask; catch them there.
+  const reported = [];
+  const queue = globalThis.queueMicrotask;
+  globalThis.queueMicrotask = (fn) => {
+    try {
+      fn();
+    } catch (err) {
+      reported.push(err.message);
+    }
+  };
+  try {
+    server.last.push({ type: 'notice', room: 'r', event: 'join', userId: BOB, username: 'bob', text: 'one' });
+    off();
+    server.last.push({ type: 'notice', room: 'r', event: 'join', userId: BOB, username: 'bob', text: 'two' });
+  } finally {
+    globalThis.queueMicrotask = queue;
+  }
+  await c.ping();
+  assert.deepEqual(got, ['a:one', 'b:one', 'b:two']);
+  assert.deepEqual(reported, ['listener bug', 'listener bug']);
+  c.close();
+});
+
+test('sendFile uploads through the presigned POST, then announces the file', async () => {
+  const server = new FakeServer();
+  const uploads = [];
+  const routes = {
+    'GET http://h/api/conversations': [],
+    'POST http://h/api/files': (init) => {
+      const req = JSON.parse(init.body);
+      assert.deepEqual(req, { fileName: 'pic.png', fileType: 'image/png', size: 4, to: BOB });
+      return { fileKey: 'uploads/pending/k', upload: { method: 'POST', url: 'http://s3/b', fields: { key: 'uploads/pending/k', policy: 'p' } } };
+    },
+    'POST http://s3/b': (init) => {
+      uploads.push([...init.body.entries()].map(([k, v]) => (typeof v === 'string' ? `${k}=${v}` : `${k}:${v.name}:${v.size}`)));
+      return uploads.length === 1 ? {} : { status: 403, body: {} };
+    },
+  };
+  const c = client(server, { routes });
+  await c.connect();
+  server.answer = (ws, f) => ws.push({ type: 'ack', id: f.id, messageId: mid(7), at: 't' });
+  const ack = await c.sendFile(BOB, new Blob([new Uint8Array(4)], { type: 'image/png' }), { fileName: 'pic.png' });
+  assert.equal(ack.messageId, mid(7));
+  assert.deepEqual(uploads[0], ['key=uploads/pending/k', 'policy=p', 'file:pic.png:4'], 'the policy fields first, the file last');
+  const frame = server.last.sent.find((f) => f.action === 'private-file-message');
+  assert.deepEqual({ ...frame, id: undefined }, {
+    action: 'private-file-message', id: undefined, to: BOB, fileKey: 'uploads/pending/k', fileName: 'pic.png', fileType: 'image/png', messageType: 'image',
+  });
+
+  const sent = server.last.sent.length;
+  await assert.rejects(c.sendFile(BOB, new Blob([new Uint8Array(4)], { type: 'image/png' }), { fileName: 'pic.png' }), (e) => e.code === 'upload-failed' && e.status === 403);
+  assert.equal(server.last.sent.length, sent, 'nothing announced after a failed upload');
+  c.close();
+});
