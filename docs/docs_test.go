@@ -1627,8 +1627,8 @@ func workedPagingExample(t *testing.T) []pagingRow {
 }
 
 // TestHistoryPagingAsDocumented replays the worked example of protocol.md's
-// history section (m1..m5, limit 2) and its rule that any request without
-// `before` resets the unread count.
+// history section (m1..m5, limit 2) and its rule that only the newest page,
+// asked for without a cursor, resets the unread count.
 func TestHistoryPagingAsDocumented(t *testing.T) {
 	rows := workedPagingExample(t)
 	h := newHarness(t)
@@ -1645,9 +1645,9 @@ func TestHistoryPagingAsDocumented(t *testing.T) {
 		h.wantStatus("conversations", st, body, 200)
 		return body.([]any)[0].(map[string]any)["unread"]
 	}
-	// Pages with before first: they must leave the unread count alone.
+	// Pages with a cursor first: they must leave the unread count alone.
 	rank := func(r pagingRow) int {
-		if strings.HasPrefix(r.query, "before=") {
+		if r.query != "" {
 			return 0
 		}
 		return 1
@@ -1673,7 +1673,7 @@ func TestHistoryPagingAsDocumented(t *testing.T) {
 		if strings.Join(got, ", ") != r.messages || next != r.next {
 			t.Errorf("%q: messages %v, next %s; protocol.md says %s, next %s", r.query, got, next, r.messages, r.next)
 		}
-		if !strings.HasPrefix(r.query, "before=") {
+		if r.query == "" {
 			wantUnread = 0
 		}
 		if u := unread(); u != wantUnread {

@@ -11,6 +11,6 @@ import (
 //go:embed app sdk
 var files embed.FS
 
-// Files returns the web root: index.html and the app's modules at the top,
-// the SDK under sdk/.
+// Files returns the embedded tree: the web client under app/ (served at
+// /) and the SDK under sdk/ (served at /sdk/).
 func Files() fs.FS { return files }

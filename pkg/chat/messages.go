@@ -108,7 +108,9 @@ func (s *Service) DeleteMessage(ctx context.Context, id Identity, conn, messageI
 }
 
 // History returns one page of id's conversation with peerID, newest first.
-// Reading the newest page (no before cursor) marks the conversation read.
+// Reading the newest page (no cursor) marks the conversation read; paging
+// back and catching up in the background (after) do not, since the user
+// has not seen those messages yet.
 func (s *Service) History(ctx context.Context, id Identity, peerID string, p Page) (protocol.MessagePage, error) {
 	if err := ValidID("peerId", peerID); err != nil {
 		return protocol.MessagePage{}, err
@@ -160,7 +162,7 @@ func (s *Service) History(ctx context.Context, id Identity, peerID string, p Pag
 			page.Next = msgs[len(msgs)-1].MessageID
 		}
 	}
-	if p.Before == "" {
+	if p.Before == "" && p.After == "" {
 		if err := s.store.MarkRead(ctx, id.UserID, peerID); err != nil {
 			return protocol.MessagePage{}, fmt.Errorf("history: %w", err)
 		}
