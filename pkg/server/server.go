@@ -168,12 +168,24 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 // Shutdown closes every socket (running $disconnect for each), stops
 // serving and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
-	errs := []error{s.gw.Shutdown(ctx), s.http.Shutdown(ctx)}
+	errs := []error{s.gw.Shutdown(ctx), s.stopHTTP(ctx)}
 	if err := <-s.done; !errors.Is(err, http.ErrServerClosed) {
 		errs = append(errs, err)
 	}
 	errs = append(errs, s.close())
 	return errors.Join(errs...)
+}
+
+// stopHTTP lets requests in flight finish, but not for long: net/http
+// counts a keep-alive connection that never sent a request as active for
+// 5 s, which would hold every shutdown that long.
+func (s *Server) stopHTTP(ctx context.Context) error {
+	grace, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := s.http.Shutdown(grace); !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return s.http.Close()
 }
 
 func (s *Server) close() error {

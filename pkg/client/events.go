@@ -1,0 +1,179 @@
+package client
+
+import (
+	"sync"
+
+	"github.com/minichatbar/minichat/pkg/protocol"
+)
+
+// Event is one value of the Events channel: one of the types below.
+type Event interface {
+	event()
+}
+
+// PrivateMessage is a private or private file message (Type tells which)
+// sent to this user, or sent by this user from another connection (From is
+// then this user). CatchUp is set when it came from history after a
+// reconnect rather than live.
+type PrivateMessage struct {
+	protocol.ChatMessage
+	CatchUp bool
+}
+
+// GroupMessage is a message to a room this user sits in, this user's own
+// included.
+type GroupMessage struct {
+	protocol.ChatMessage
+}
+
+// MessageDeleted tells that a private message was deleted; ChatWith is the
+// other party of its conversation. It also comes from catch-up, for a
+// message seen earlier and deleted while offline.
+type MessageDeleted struct {
+	protocol.MessageDeleted
+}
+
+// AvatarUpdated tells that a user who shares a room or a conversation with
+// this user changed avatar.
+type AvatarUpdated struct {
+	protocol.AvatarUpdated
+}
+
+// RoomUpdate carries a room's seats; it is delivered only when its version
+// is higher than that of the last update delivered for the room.
+type RoomUpdate struct {
+	protocol.Update
+}
+
+// RoomNotice announces a join or a leave.
+type RoomNotice struct {
+	protocol.Notice
+}
+
+// RoomLost tells that a room could not be re-joined after a reconnect (Err
+// is ErrFull when someone took the seat meanwhile); the client no longer
+// counts itself in it.
+type RoomLost struct {
+	Room string
+	Err  error
+}
+
+// Connected tells that a connection is up; Reconnect is false for the
+// first one.
+type Connected struct {
+	Reconnect bool
+}
+
+// Disconnected tells that the connection was lost. The client reconnects
+// unless Final is set, which it is when the server refused the token (Err
+// says why) or the client is closing.
+type Disconnected struct {
+	Err   error
+	Final bool
+}
+
+// CaughtUp ends a catch-up after a reconnect: Messages missed messages
+// (not counting deletions) were delivered before it. Err is set when catch-up failed; it is tried
+// again after the next reconnect.
+type CaughtUp struct {
+	Messages int
+	Err      error
+}
+
+func (PrivateMessage) event() {}
+func (GroupMessage) event()   {}
+func (MessageDeleted) event() {}
+func (AvatarUpdated) event()  {}
+func (RoomUpdate) event()     {}
+func (RoomNotice) event()     {}
+func (RoomLost) event()       {}
+func (Connected) event()      {}
+func (Disconnected) event()   {}
+func (CaughtUp) event()       {}
+
+// eventQueue feeds out from an unbounded queue, so that the reader of the
+// socket never waits for the application.
+type eventQueue struct {
+	mu     sync.Mutex
+	items  []Event
+	wake   chan struct{}
+	stop   chan struct{}
+	once   sync.Once
+	drain  bool // stop once the queue is empty
+	out    chan Event
+	pumped chan struct{}
+}
+
+func newEventQueue() *eventQueue {
+	q := &eventQueue{
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		out:    make(chan Event),
+		pumped: make(chan struct{}),
+	}
+	go q.pump()
+	return q
+}
+
+func (q *eventQueue) push(evs ...Event) {
+	if len(evs) == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.items = append(q.items, evs...)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) pump() {
+	defer close(q.pumped)
+	defer close(q.out)
+	for {
+		q.mu.Lock()
+		if len(q.items) == 0 {
+			drain := q.drain
+			q.mu.Unlock()
+			if drain {
+				return
+			}
+			select {
+			case <-q.wake:
+				continue
+			case <-q.stop:
+				return
+			}
+		}
+		ev := q.items[0]
+		q.mu.Unlock()
+		select {
+		case q.out <- ev:
+			q.mu.Lock()
+			q.items[0] = nil
+			q.items = q.items[1:]
+			q.mu.Unlock()
+		case <-q.stop:
+			return
+		}
+	}
+}
+
+// finish ends the channel once the events already queued are received, so
+// that the reason of a stop the application did not ask for reaches it.
+func (q *eventQueue) finish() {
+	q.mu.Lock()
+	q.drain = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close stops the pump; events not yet received are dropped.
+func (q *eventQueue) close() {
+	q.once.Do(func() { close(q.stop) })
+	<-q.pumped
+}

@@ -1,0 +1,145 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/minichatbar/minichat/pkg/protocol"
+)
+
+// maxErrorBody bounds how much of an HTTP error body is read.
+const maxErrorBody = 64 << 10
+
+// HistoryQuery selects a page of history: Before pages back from a
+// message id, After pages forward (for catching up); both empty is the
+// newest page. Limit is 1..100 (0: the server's default, 50).
+type HistoryQuery struct {
+	Before, After string
+	Limit         int
+}
+
+// Register creates an account and makes the client use its session.
+func (c *Client) Register(ctx context.Context, username, password string) (protocol.Session, error) {
+	return c.authenticate(ctx, "/api/auth/register", username, password)
+}
+
+// Login logs in and makes the client use the session; a client already
+// connected uses its new token from its next reconnect.
+func (c *Client) Login(ctx context.Context, username, password string) (protocol.Session, error) {
+	return c.authenticate(ctx, "/api/auth/login", username, password)
+}
+
+func (c *Client) authenticate(ctx context.Context, path, username, password string) (protocol.Session, error) {
+	var s protocol.Session
+	body := protocol.Credentials{Username: username, Password: password}
+	if err := c.call(ctx, http.MethodPost, path, nil, body, &s, false); err != nil {
+		return protocol.Session{}, err
+	}
+	c.SetSession(s)
+	return s, nil
+}
+
+// Conversations lists this user's conversations, most recent first, with
+// their last message and unread count.
+func (c *Client) Conversations(ctx context.Context) ([]protocol.ConversationInfo, error) {
+	var out []protocol.ConversationInfo
+	err := c.call(ctx, http.MethodGet, "/api/conversations", nil, nil, &out, true)
+	return out, err
+}
+
+// History returns one page of the conversation with peerID, newest first;
+// Next is the cursor of the following page in the same direction. A page
+// fetched without Before marks the conversation read.
+func (c *Client) History(ctx context.Context, peerID string, q HistoryQuery) (protocol.MessagePage, error) {
+	v := url.Values{}
+	if q.Before != "" {
+		v.Set("before", q.Before)
+	}
+	if q.After != "" {
+		v.Set("after", q.After)
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var page protocol.MessagePage
+	err := c.call(ctx, http.MethodGet, "/api/conversations/"+url.PathEscape(peerID)+"/messages", v, nil, &page, true)
+	return page, err
+}
+
+// SearchUsers lists at most 20 users whose name starts with prefix, by
+// name, this user included.
+func (c *Client) SearchUsers(ctx context.Context, prefix string) ([]protocol.UserInfo, error) {
+	var out []protocol.UserInfo
+	err := c.call(ctx, http.MethodGet, "/api/users", url.Values{"prefix": {prefix}}, nil, &out, true)
+	return out, err
+}
+
+// Room returns a room's seats and version.
+func (c *Client) Room(ctx context.Context, room string) (protocol.RoomInfo, error) {
+	var out protocol.RoomInfo
+	err := c.call(ctx, http.MethodGet, "/api/rooms/"+url.PathEscape(room), nil, nil, &out, true)
+	return out, err
+}
+
+// call makes one HTTP API request; an error answer becomes *Error.
+func (c *Client) call(ctx context.Context, method, path string, query url.Values, body, out any, auth bool) error {
+	// path comes escaped (its segments through url.PathEscape).
+	u := *c.base
+	u.RawPath = strings.TrimRight(c.base.EscapedPath(), "/") + path
+	p, err := url.PathUnescape(u.RawPath)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	u.Path = p
+	u.RawQuery = query.Encode()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("client: %s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if auth {
+		token := c.Session().Token
+		if token == "" {
+			return ErrNoToken
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.o.httpClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		var he protocol.HTTPError
+		if json.Unmarshal(b, &he) != nil || he.Code == "" {
+			he = protocol.HTTPError{Code: codeOfStatus(resp.StatusCode), Message: strings.TrimSpace(string(b))}
+		}
+		return &Error{Code: he.Code, Message: he.Message, Status: resp.StatusCode}
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("client: %s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}

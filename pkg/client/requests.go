@@ -1,0 +1,342 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+
+	"github.com/minichatbar/minichat/pkg/protocol"
+)
+
+// maxWrites is how many connections a request is written on before its
+// caller is told ErrTimeout.
+const maxWrites = 3
+
+// maxInternalRetries is how many times a send answered `internal` is
+// tried again.
+const maxInternalRetries = 3
+
+// errConnectionLost ends the client's own requests of a lost connection;
+// nobody waits for them.
+var errConnectionLost = errors.New("client: connection lost")
+
+type requestKind int
+
+const (
+	kindOther     requestKind = iota
+	kindSend                  // idempotent by id; acks carry a messageId
+	kindJoin                  // joinroom by the application
+	kindRejoin                // joinroom after a reconnect
+	kindHeartbeat             // ping by the heartbeat
+)
+
+// internal kinds are the client's own, made again for each connection.
+func (k requestKind) internal() bool { return k == kindRejoin || k == kindHeartbeat }
+
+// request is a frame waiting for its answer.
+type request struct {
+	id      string
+	kind    requestKind
+	room    string
+	frame   []byte
+	seq     uint64
+	gen     uint64 // connection it was last written on; 0: to write again
+	writes  int
+	retries int // of a send answered `internal`
+	limited int // times a send was answered `rate-limited`
+	timer   *time.Timer
+	reply   chan reply // nil for internal requests
+	done    chan struct{}
+}
+
+type reply struct {
+	typ  string
+	data []byte
+	err  error
+}
+
+// newRequestLocked registers a request for f under a fresh id (UUIDv7:
+// unique, and it sorts by time in the server's logs).
+func (c *Client) newRequestLocked(kind requestKind, f protocol.Request) *request {
+	f.ID = uuid.Must(uuid.NewV7()).String()
+	data, err := json.Marshal(f)
+	if err != nil {
+		panic(fmt.Sprintf("client: encode request: %v", err)) // a Request of strings always encodes
+	}
+	c.seq++
+	r := &request{id: f.ID, kind: kind, room: f.Room, frame: data, seq: c.seq, done: make(chan struct{})}
+	if !kind.internal() {
+		r.reply = make(chan reply, 1)
+	}
+	c.pending[r.id] = r
+	return r
+}
+
+// do sends f and waits for its answer.
+func (c *Client) do(ctx context.Context, kind requestKind, f protocol.Request) (reply, error) {
+	c.mu.Lock()
+	switch c.state {
+	case stateIdle, stateDialing:
+		c.mu.Unlock()
+		return reply{}, ErrNotDialed
+	case stateStopped:
+		err := c.stopErr
+		c.mu.Unlock()
+		return reply{}, err
+	}
+	r := c.newRequestLocked(kind, f)
+	stopped := c.ctx.Done()
+	c.mu.Unlock()
+	c.write(r)
+	select {
+	case rep := <-r.reply:
+		if rep.err != nil {
+			return rep, fmt.Errorf("client: %s: %w", f.Action, rep.err)
+		}
+		if rep.typ == protocol.TypeError {
+			var e protocol.Error
+			if err := json.Unmarshal(rep.data, &e); err != nil {
+				return rep, fmt.Errorf("client: %s: malformed error frame: %w", f.Action, err)
+			}
+			return rep, &Error{Code: e.Code, Message: e.Message}
+		}
+		return rep, nil
+	case <-ctx.Done():
+		c.abandon(r)
+		return reply{}, fmt.Errorf("client: %s: %w", f.Action, ctx.Err())
+	case <-stopped:
+		return reply{}, c.stopError()
+	}
+}
+
+// abandon forgets a request whose caller stopped waiting.
+func (c *Client) abandon(r *request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending[r.id] == r {
+		c.finish(r, reply{err: context.Canceled})
+	}
+}
+
+// finish removes r from the pending requests and hands its caller rep.
+func (c *Client) finish(r *request, rep reply) {
+	delete(c.pending, r.id)
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	close(r.done)
+	if r.reply != nil {
+		r.reply <- rep
+	}
+}
+
+// write writes r on the current connection, if there is one; otherwise
+// the next connection writes it.
+func (c *Client) write(r *request) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	conn, gen := c.conn, c.gen
+	c.mu.Unlock()
+	if conn != nil {
+		c.writeLocked(conn, gen, r)
+	}
+}
+
+// writeLocked writes r on conn unless it was already written there or is
+// answered. The caller holds wmu.
+func (c *Client) writeLocked(conn *websocket.Conn, gen uint64, r *request) {
+	c.mu.Lock()
+	if c.pending[r.id] != r || r.gen == gen || c.conn != conn {
+		c.mu.Unlock()
+		return
+	}
+	r.gen = gen
+	r.writes++
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.timer = time.AfterFunc(c.o.requestTimeout, func() { c.expire(r, gen) })
+	ctx := c.ctx
+	c.mu.Unlock()
+	wctx, cancel := context.WithTimeout(ctx, c.o.requestTimeout)
+	defer cancel()
+	if err := conn.Write(wctx, websocket.MessageText, r.frame); err != nil {
+		// The reader sees the connection end and the next one resends r.
+		c.log.Debug("minichat: write failed", "err", err)
+		conn.CloseNow()
+	}
+}
+
+// expire runs when r, written on connection gen, was not answered within
+// the request timeout. A healthy server answers every request, so the
+// connection is taken for dead: it is closed, and the next one writes r
+// again, unless r was already written maxWrites times.
+func (c *Client) expire(r *request, gen uint64) {
+	c.mu.Lock()
+	if c.pending[r.id] != r || r.gen != gen {
+		c.mu.Unlock()
+		return
+	}
+	var conn *websocket.Conn
+	if c.gen == gen {
+		conn = c.conn
+	}
+	if r.kind.internal() || r.writes >= maxWrites {
+		c.finish(r, reply{err: ErrTimeout})
+	}
+	c.mu.Unlock()
+	if conn != nil {
+		c.log.Warn("minichat: no answer in time, reconnecting", "request", r.id)
+		conn.CloseNow()
+	}
+}
+
+// answer hands a reply frame to the request it names.
+func (c *Client) answer(h frameHead, data []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.pending[h.ID]
+	if r == nil {
+		return
+	}
+	if h.Type == protocol.TypeError && r.kind == kindSend && c.retryLocked(r, h.Code) {
+		return
+	}
+	switch r.kind {
+	case kindSend:
+		if h.Type == protocol.TypeAck {
+			var a protocol.Ack
+			if json.Unmarshal(data, &a) == nil && a.MessageID != "" {
+				// The sender's own message never comes back to this
+				// connection live; catch-up must not bring it either.
+				c.seen.add(a.MessageID)
+				c.noteTimeLocked(a.At)
+			}
+		}
+	case kindJoin:
+		if h.Type == protocol.TypeUpdate {
+			c.rooms[r.room] = struct{}{}
+		}
+	case kindRejoin:
+		switch h.Type {
+		case protocol.TypeFull:
+			delete(c.rooms, r.room)
+			c.events.push(RoomLost{Room: r.room, Err: ErrFull})
+		case protocol.TypeError:
+			delete(c.rooms, r.room)
+			c.events.push(RoomLost{Room: r.room, Err: &Error{Code: h.Code, Message: h.Message}})
+		}
+	}
+	c.finish(r, reply{typ: h.Type, data: data})
+}
+
+// retryLocked schedules a send refused for a passing reason to be written
+// again with the same id, and reports whether it did.
+func (c *Client) retryLocked(r *request, code string) bool {
+	var delay time.Duration
+	switch {
+	case code == protocol.CodeRateLimited:
+		// The server allows a few sends a second: wait about as long as
+		// a few of them take, longer when refused again.
+		r.limited++
+		delay = 200 * time.Millisecond << min(r.limited-1, 3)
+	case code == protocol.CodeInternal && r.retries < maxInternalRetries:
+		r.retries++
+		delay = c.o.backoffMin << (r.retries - 1)
+	default:
+		return false
+	}
+	delay += rand.N(delay/2 + 1)
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.gen = 0
+	r.timer = time.AfterFunc(delay, func() { c.write(r) })
+	return true
+}
+
+// SendPrivate sends content to the user to and returns the ack, which
+// carries the stored message's id and time.
+func (c *Client) SendPrivate(ctx context.Context, to, content string) (protocol.Ack, error) {
+	return c.send(ctx, protocol.Request{Action: protocol.ActionPrivateMessage, To: to, Content: content})
+}
+
+// SendGroup sends msg to a room this user sits in. Every seated
+// connection, this one included, also gets it as a GroupMessage event.
+func (c *Client) SendGroup(ctx context.Context, room, msg string) (protocol.Ack, error) {
+	return c.send(ctx, protocol.Request{Action: protocol.ActionGroupMessage, Room: room, Msg: msg})
+}
+
+func (c *Client) send(ctx context.Context, f protocol.Request) (protocol.Ack, error) {
+	rep, err := c.do(ctx, kindSend, f)
+	if err != nil {
+		return protocol.Ack{}, err
+	}
+	var a protocol.Ack
+	if err := json.Unmarshal(rep.data, &a); err != nil || rep.typ != protocol.TypeAck {
+		return protocol.Ack{}, fmt.Errorf("client: %s: unexpected answer %q", f.Action, rep.typ)
+	}
+	return a, nil
+}
+
+// JoinRoom takes a seat in room (keeping the one this user already holds)
+// and returns the room's seats; ErrFull when all eight are taken. The
+// client re-joins the room after every reconnect until LeaveRoom.
+func (c *Client) JoinRoom(ctx context.Context, room string) (protocol.Update, error) {
+	rep, err := c.do(ctx, kindJoin, protocol.Request{Action: protocol.ActionJoinRoom, Room: room})
+	if err != nil {
+		return protocol.Update{}, err
+	}
+	switch rep.typ {
+	case protocol.TypeFull:
+		return protocol.Update{}, fmt.Errorf("client: join %s: %w", room, ErrFull)
+	case protocol.TypeUpdate:
+		var u protocol.Update
+		if err := json.Unmarshal(rep.data, &u); err != nil {
+			return protocol.Update{}, fmt.Errorf("client: join %s: %w", room, err)
+		}
+		return u, nil
+	default:
+		return protocol.Update{}, fmt.Errorf("client: join %s: unexpected answer %q", room, rep.typ)
+	}
+}
+
+// LeaveRoom gives up this user's seat in room; the client stops
+// re-joining it at once.
+func (c *Client) LeaveRoom(ctx context.Context, room string) error {
+	c.mu.Lock()
+	delete(c.rooms, room)
+	// The room's version starts again from 0 if everyone leaves.
+	delete(c.versions, room)
+	c.mu.Unlock()
+	_, err := c.do(ctx, kindOther, protocol.Request{Action: protocol.ActionLeaveRoom, Room: room})
+	return err
+}
+
+// DeleteMessage deletes a private message this user sent; deleting one
+// already deleted succeeds.
+func (c *Client) DeleteMessage(ctx context.Context, messageID string) error {
+	_, err := c.do(ctx, kindOther, protocol.Request{Action: protocol.ActionMessageDeleted, MessageID: messageID})
+	return err
+}
+
+// SetAvatar changes this user's avatar (typically one emoji) over the
+// WebSocket, which tells the users who share a room or a conversation.
+func (c *Client) SetAvatar(ctx context.Context, avatar string) error {
+	_, err := c.do(ctx, kindOther, protocol.Request{Action: protocol.ActionAvatarUpdated, Avatar: avatar})
+	return err
+}
+
+// Ping makes a round trip to the server. When it returns, the frames the
+// server sent this connection before the pong are queued for Events.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.do(ctx, kindOther, protocol.Request{Action: protocol.ActionPing})
+	return err
+}
