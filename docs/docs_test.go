@@ -32,9 +32,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 
@@ -825,10 +822,7 @@ func newHarness(t *testing.T) *harness {
 	uploads := &formRecorder{next: objects}
 	s3srv := httptest.NewServer(uploads)
 	t.Cleanup(s3srv.Close)
-	files := s3files.New(s3.New(s3.Options{
-		BaseEndpoint: aws.String(s3srv.URL), UsePathStyle: true, Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-	}), testBucket)
+	files := s3files.New(filestest.Client(s3srv.URL), testBucket)
 	push := &recorder{frames: map[string][][]byte{}}
 	log := slog.New(slog.DiscardHandler)
 	svc, err := chat.NewService(chat.Config{

@@ -6,21 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/minichatbar/minichat/pkg/auth"
 	"github.com/minichatbar/minichat/pkg/chat"
-	"github.com/minichatbar/minichat/pkg/embeds3"
+	"github.com/minichatbar/minichat/pkg/chat/filestest"
 	"github.com/minichatbar/minichat/pkg/protocol"
-	"github.com/minichatbar/minichat/pkg/s3files"
 	"github.com/minichatbar/minichat/pkg/store/boltstore"
 )
 
@@ -110,16 +104,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s3srv, err := embeds3.Open("", "files")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(s3srv)
-	t.Cleanup(hs.Close)
-	f.files = s3files.New(s3.New(s3.Options{
-		BaseEndpoint: aws.String(hs.URL), UsePathStyle: true, Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-	}), "files")
+	f.files = filestest.Embedded(t, "files")
 	f.svc, err = chat.NewService(chat.Config{
 		Store: store, Pusher: f.push, Tokens: tokens, Passwords: auth.BcryptPasswords{Cost: 4}, Now: f.clock,
 		Files: f.files, FilePolicy: chat.FilePolicy{MaxSize: 1024}, Logger: slog.New(slog.DiscardHandler),

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -18,16 +17,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/minichatbar/minichat/pkg/auth"
 	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/chat/filestest"
 	"github.com/minichatbar/minichat/pkg/edge"
-	"github.com/minichatbar/minichat/pkg/embeds3"
 	"github.com/minichatbar/minichat/pkg/protocol"
-	"github.com/minichatbar/minichat/pkg/s3files"
 	"github.com/minichatbar/minichat/pkg/store/boltstore"
 )
 
@@ -109,16 +104,7 @@ func newFixture(tb testing.TB, dir string) *fixture {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
-	s3srv, err := embeds3.Open("", "files")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hs := httptest.NewServer(s3srv)
-	tb.Cleanup(hs.Close)
-	files := s3files.New(s3.New(s3.Options{
-		BaseEndpoint: aws.String(hs.URL), UsePathStyle: true, Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-	}), "files")
+	files := filestest.Embedded(tb, "files")
 	tokens, err := auth.NewJWTTokens(testSecret)
 	if err != nil {
 		tb.Fatal(err)

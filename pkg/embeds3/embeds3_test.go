@@ -9,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/minichatbar/minichat/pkg/chat/filestest"
 	"github.com/minichatbar/minichat/pkg/embeds3"
 	"github.com/minichatbar/minichat/pkg/s3files"
@@ -29,10 +25,7 @@ func TestBoltBackendCopiesWhileGrowing(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	files := s3files.New(s3.New(s3.Options{
-		BaseEndpoint: aws.String(hs.URL), UsePathStyle: true, Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-	}), "b")
+	files := s3files.New(filestest.Client(hs.URL), "b")
 	ctx := t.Context()
 	upload := func(key string, data []byte) error {
 		up, err := files.PresignUpload(ctx, key, "application/zip", "f.zip", int64(len(data)), nil, time.Minute)
