@@ -24,6 +24,8 @@ help:
 	@echo "lint-template  cfn-lint template.yaml"
 	@echo "deps           what the tests need: chromium (apt, as root), npm packages, pinned Go tools"
 	@echo "screenshots    regenerate docs/screenshots with the browser tests"
+	@echo "tools          pinned Go tools into .tools/bin (the Lambda runtime interface emulator)"
+	@echo "bench-lambda   bootstrap sizes and cold starts under the emulator into docs/benchmarks.md"
 	@echo "build          every function for Lambda into $(BIN_DIR)/<dir>/bootstrap"
 	@echo "bench          benchmarks"
 	@echo "fuzz           every fuzz target for FUZZTIME each (default 20s)"
@@ -50,8 +52,20 @@ test-go: deps
 
 # deps installs what the test tiers need and the machine may lack. Each step
 # is a no-op once done.
-.PHONY: deps browser-deps screenshots
-deps: browser-deps
+.PHONY: deps browser-deps screenshots tools bench-lambda
+deps: browser-deps tools
+
+# Pinned tools the tests run, installed into .tools/bin (gitignored). The
+# module proxy serves the Lambda emulator as a pseudo-version only.
+TOOLS_BIN              := $(CURDIR)/.tools/bin
+AWS_LAMBDA_RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+
+tools:
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(AWS_LAMBDA_RIE_VERSION)
+
+# bench-lambda measures every bootstrap under the emulator into docs/benchmarks.md.
+bench-lambda: tools
+	$(GO) test -count=1 -run TestBootstrapsUnderEmulator ./functions -update-benchmarks
 
 # The browser tier: Debian's chromium (apt-get, as root) and the exact npm
 # packages of web/e2e/package-lock.json.

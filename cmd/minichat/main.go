@@ -21,6 +21,7 @@ const usage = `minichat: a real-time chat backend for AWS serverless, whole on o
 
 Usage:
   minichat serve [-addr 127.0.0.1:8080] [-data .minichat] [-template template.yaml]
+  minichat chat -user NAME [-server http://127.0.0.1:8080] [-ws URL] [-register]   terminal chat
   minichat provision [-table minichat] [-bucket minichat-files] [-path-style] [-template template.yaml]
 
 Environment:
@@ -28,9 +29,13 @@ Environment:
   MINICHAT_DATA_DIR         data directory for the embedded store and secret (default .minichat)
   MINICHAT_STORE            bolt (default) or dynamodb
   MINICHAT_TABLE            DynamoDB table name (with MINICHAT_STORE=dynamodb)
+  MINICHAT_FILES            embedded (default: an S3 served at /s3) or s3
+  MINICHAT_BUCKET           S3 bucket for files (default minichat-files)
+  MINICHAT_S3_PATH_STYLE    true for moto and LocalStack
   MINICHAT_JWT_SECRET       token secret, at least 32 bytes (default: generated in the data dir)
   MINICHAT_ALLOWED_ORIGINS  comma-separated browser origins (default: this server's own)
   MINICHAT_TOKEN_TTL        token lifetime (default 24h)
+  MINICHAT_PASSWORD         password for minichat chat (default: asked for on stdin)
   LOG_LEVEL                 debug, info, warn or error
   AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, ...  standard AWS SDK settings
 `
@@ -50,6 +55,8 @@ func run(args []string, out io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], out)
+	case "chat":
+		return chat(args[1:], os.Stdin, out)
 	case "provision":
 		return provision(args[1:], out)
 	case "help", "-h", "--help":

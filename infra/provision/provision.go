@@ -311,6 +311,9 @@ func throughput(t *samtemplate.Throughput) *ddbtypes.ProvisionedThroughput {
 func provisionBucket(ctx context.Context, c *s3.Client, region string, b samtemplate.Bucket, name string) (Resource, error) {
 	r := Resource{Kind: KindBucket, LogicalID: b.LogicalID, Name: name}
 	exists, err := bucketExists(ctx, c, name)
+	if errors.Is(err, ErrNotOwned) {
+		return r, fmt.Errorf("%w: %s (%s)", ErrNotOwned, name, b.LogicalID)
+	}
 	if err != nil {
 		return r, fmt.Errorf("provision: bucket %s (%s): %w", name, b.LogicalID, err)
 	}

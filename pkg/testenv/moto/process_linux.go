@@ -1,5 +1,3 @@
-//go:build unix
-
 package moto
 
 import (
@@ -8,9 +6,11 @@ import (
 )
 
 // ownGroup starts cmd in a process group of its own: moto_server may be a
-// wrapper script (pyenv, pipx) whose Python child must die with it.
+// wrapper script (pyenv, pipx) whose Python child must die with it. The
+// kernel kills it too if the test binary dies without its cleanups (a
+// panic, a timeout), which would otherwise leave moto_server running.
 func ownGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
 // killGroup kills cmd's whole process group.
