@@ -57,6 +57,16 @@ func (s *Service) Ping(_ context.Context, _ Call, req protocol.Request) ([]any, 
 	return []any{protocol.Pong{Type: protocol.TypePong, ID: req.ID}}, nil
 }
 
+// Unknown answers an action no route serves: unknown-action, or
+// unauthorized to a connection that has not logged in, which may send
+// nothing but login and ping.
+func (s *Service) Unknown(ctx context.Context, call Call, _ protocol.Request) ([]any, error) {
+	if _, err := s.identify(ctx, call); err != nil {
+		return nil, err
+	}
+	return nil, ErrUnknownAction
+}
+
 // Disconnect forgets a closed connection; when it was its user's last one,
 // the user leaves every room they sat in.
 func (s *Service) Disconnect(ctx context.Context, call Call) error {

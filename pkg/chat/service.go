@@ -24,15 +24,22 @@ const (
 	// connection duration: after it a connection is dead even if its
 	// $disconnect never arrived.
 	DefaultConnectionTTL = 2*time.Hour + 10*time.Minute
+	DefaultAvatarRate    = 1.0
+	DefaultAvatarBurst   = 5
+	// connectGrace is longer than API Gateway's 29 s integration timeout,
+	// the longest a $connect can run.
+	connectGrace = 30 * time.Second
 )
 
 // Limits are the configurable limits of the service.
 type Limits struct {
 	SendRate          float64 // sends per second per user
 	SendBurst         int
-	LoginFailsPerUser int // failed logins per username per minute
-	LoginFailsPerIP   int // failed logins per source IP per minute
-	RegistersPerIP    int // registrations per source IP per minute
+	LoginFailsPerUser int     // failed logins per username per minute
+	LoginFailsPerIP   int     // failed logins per source IP per minute
+	RegistersPerIP    int     // registrations per source IP per minute
+	AvatarRate        float64 // avatar changes per second per user
+	AvatarBurst       int
 	Fanout            int // concurrent pushes of one fan-out
 	ConnectionTTL     time.Duration
 }
@@ -49,6 +56,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.LoginFailsPerIP <= 0 {
 		l.LoginFailsPerIP = DefaultLoginFailsPerIP
+	}
+	if l.AvatarRate <= 0 {
+		l.AvatarRate = DefaultAvatarRate
+	}
+	if l.AvatarBurst <= 0 {
+		l.AvatarBurst = DefaultAvatarBurst
 	}
 	if l.RegistersPerIP <= 0 {
 		l.RegistersPerIP = DefaultRegistersPerIP
@@ -232,11 +245,16 @@ func (s *Service) deliver(ctx context.Context, conns []Connection, exclude strin
 		gone []string
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, s.limits.Fanout)
+		now  = s.now()
 	)
 	for _, c := range conns {
 		if c.ConnID == exclude {
 			continue
 		}
+		// A connection this young may still be inside its $connect, where a
+		// push answers Gone although the socket is about to open: it is
+		// not dropped for that. Its $disconnect or a later push tells.
+		young := now.Sub(c.ConnectedAt) < connectGrace
 		wg.Add(1)
 		sem <- struct{}{}
 		go func(connID string) {
@@ -246,11 +264,11 @@ func (s *Service) deliver(ctx context.Context, conns []Connection, exclude strin
 				if err == nil {
 					continue
 				}
-				if isGone(err) {
+				if isGone(err) && !young {
 					mu.Lock()
 					gone = append(gone, connID)
 					mu.Unlock()
-				} else {
+				} else if !isGone(err) {
 					s.log.WarnContext(ctx, "push failed", "target", connID, "err", err)
 				}
 				return

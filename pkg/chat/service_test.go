@@ -221,6 +221,8 @@ func TestActionsNeedAuthentication(t *testing.T) {
 	wantCode(t, err, chat.ErrUnauthorized)
 	_, err = f.svc.JoinRoom(ctx, call, protocol.Request{Room: "bar"})
 	wantCode(t, err, chat.ErrUnauthorized)
+	_, err = f.svc.Unknown(ctx, call, protocol.Request{Action: "dance"})
+	wantCode(t, err, chat.ErrUnauthorized)
 	if _, err := f.svc.Ping(ctx, call, protocol.Request{}); err != nil {
 		t.Fatalf("ping needs no login: %v", err)
 	}
@@ -238,6 +240,8 @@ func TestActionsNeedAuthentication(t *testing.T) {
 	other := f.register("frank")
 	_, err = f.svc.Login(ctx, call, protocol.Request{Token: other.token})
 	wantCode(t, err, chat.ErrForbidden)
+	_, err = f.svc.Unknown(ctx, call, protocol.Request{Action: "dance"})
+	wantCode(t, err, chat.ErrUnknownAction)
 }
 
 func TestPrivateMessageDelivery(t *testing.T) {
@@ -496,6 +500,15 @@ func TestGoneConnectionIsDropped(t *testing.T) {
 		}
 	}
 	f.push.Disconnect(ctx, b1.ConnID) // gone without a $disconnect
+	// Within its first seconds a connection may still be in its $connect,
+	// where pushes answer Gone: it is not dropped for that.
+	if _, err := f.svc.GroupMessage(ctx, a1, protocol.Request{Room: "pub", Msg: "early"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.GetConnection(ctx, b1.ConnID); err != nil {
+		t.Fatalf("a young connection was dropped on Gone: %v", err)
+	}
+	f.advance(time.Minute)
 	if _, err := f.svc.GroupMessage(ctx, a1, protocol.Request{Room: "pub", Msg: "anyone?"}); err != nil {
 		t.Fatal(err)
 	}
@@ -594,5 +607,23 @@ func TestRegistrationsPerIPAreLimited(t *testing.T) {
 	f.advance(time.Minute)
 	if _, err := f.svc.Register(ctx, "nextminute", "password123", "203.0.113.7"); err != nil {
 		t.Fatalf("next minute: %v", err)
+	}
+}
+
+func TestAvatarChangesAreLimited(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	alice := f.register("alice")
+	a1 := f.connect(alice, "a1")
+	for i := range chat.DefaultAvatarBurst {
+		if _, err := f.svc.AvatarUpdated(ctx, a1, protocol.Request{Avatar: fmt.Sprint("a", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := f.svc.AvatarUpdated(ctx, a1, protocol.Request{Avatar: "one too many"})
+	wantCode(t, err, chat.ErrRateLimited)
+	f.advance(time.Second)
+	if _, err := f.svc.AvatarUpdated(ctx, a1, protocol.Request{Avatar: "later"}); err != nil {
+		t.Fatalf("after refill: %v", err)
 	}
 }

@@ -115,10 +115,18 @@ func (s *Service) AvatarUpdated(ctx context.Context, call Call, req protocol.Req
 }
 
 // SetAvatar changes id's avatar and tells the users who share a room or a
-// conversation with them, and their own other connections.
+// conversation with them, and their own other connections. Its fan-out
+// grows with the user's conversations, so it has a rate limit of its own.
 func (s *Service) SetAvatar(ctx context.Context, id Identity, conn, avatar string) error {
 	if err := ValidAvatar(avatar); err != nil {
 		return err
+	}
+	ok, err := s.store.Allow(ctx, "avatar#"+id.UserID, s.limits.AvatarRate, s.limits.AvatarBurst, s.now())
+	if err != nil {
+		return fmt.Errorf("avatar: %w", err)
+	}
+	if !ok {
+		return refuse(ErrRateLimited, "too many avatar changes, slow down")
 	}
 	if err := s.store.SetAvatar(ctx, id.UserID, avatar); err != nil {
 		return fmt.Errorf("avatar: %w", err)

@@ -178,9 +178,7 @@ func (w *WebSocket) useCases() map[string]UseCase {
 // Default serves $default: frames that are not JSON objects or name no
 // known action.
 func (w *WebSocket) Default(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	return w.serve(ctx, ev, func(context.Context, chat.Call, protocol.Request) ([]any, error) {
-		return nil, chat.ErrUnknownAction
-	})
+	return w.serve(ctx, ev, w.svc.Unknown)
 }
 
 func (w *WebSocket) serve(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest, uc UseCase) (events.APIGatewayProxyResponse, error) {

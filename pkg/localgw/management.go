@@ -47,7 +47,10 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := g.send(c, data); err != nil {
+			// A socket that cannot be written to is dead: close it (running
+			// $disconnect) so that it is not left open after its 410.
 			g.log.Debug("localgw: post to connection failed", "connectionId", id, "err", err)
+			c.close(closeGoingAway, "Going away")
 			writeGone(w)
 			return
 		}

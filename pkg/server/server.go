@@ -84,11 +84,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	wsRoutes, err := tpl.WebSocketRoutes()
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
-	httpRoutes, err := tpl.HTTPRoutes()
+	gwCfg, err := localgw.FromTemplate(tpl)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -153,10 +149,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	mux.Handle("/", http.FileServerFS(webRoot))
 	mux.Handle("/sdk/", http.FileServerFS(web.Files()))
-	s.gw, err = localgw.New(localgw.Config{
-		WebSocketRoutes: wsRoutes, HTTPRoutes: httpRoutes, Handlers: handlers,
-		Limits: opts.Gateway, Logger: opts.Logger, Fallback: securityHeaders(mux),
-	})
+	gwCfg.Handlers, gwCfg.Limits, gwCfg.Logger, gwCfg.Fallback = handlers, opts.Gateway, opts.Logger, securityHeaders(mux)
+	s.gw, err = localgw.New(gwCfg)
 	if err != nil {
 		return fail(err)
 	}

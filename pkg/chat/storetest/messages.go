@@ -17,6 +17,7 @@ var messageTests = []storeTest{
 	{"GroupMessages", testGroupMessages},
 	{"MarkDeleted", testMarkDeleted},
 	{"ListMessages", testListMessages},
+	{"ListMessagesOneOverAPage", testListOneOverAPage},
 }
 
 // clock hands out message times one millisecond apart, so that messages
@@ -346,4 +347,18 @@ func testListMessages(t *testing.T, s chat.Store) {
 	ms, err := s.ListMessages(ctx, chat.ConversationID(bob.UserID, newUserID()), chat.Page{Limit: 10})
 	must(t, err, "ListMessages of an unknown conversation")
 	wantMessages(t, ms, nil, "ListMessages of an unknown conversation")
+}
+
+// The service asks for one message more than the largest page (100) to
+// learn whether another page follows: a store must return it, or paging
+// and catch-up stop early.
+func testListOneOverAPage(t *testing.T, s chat.Store) {
+	c := newClock()
+	alice, bob := newUser("alice"), newUser("bob")
+	for i := range chat.MaxPageLimit + 2 {
+		save(t, s, privateMessage(c, alice, bob, fmt.Sprint("m", i)), "")
+	}
+	if got := list(t, s, alice, bob, chat.Page{Limit: chat.MaxPageLimit + 1}); len(got) != chat.MaxPageLimit+1 {
+		t.Fatalf("ListMessages(limit %d) = %d messages", chat.MaxPageLimit+1, len(got))
+	}
 }

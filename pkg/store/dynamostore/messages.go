@@ -276,7 +276,9 @@ func (s *DynamoStore) ListMessages(ctx context.Context, conversationID string, p
 	if limit <= 0 {
 		limit = defaultPage
 	}
-	limit = min(limit, maxPage)
+	// One more than the largest page: the service asks for it to learn
+	// whether another page follows.
+	limit = min(limit, maxPage+1)
 	pk := expression.Key(attrPK).Equal(expression.Value(prefixConv + conversationID))
 	sk := expression.Key(attrSK)
 	forward, extra := false, 0
