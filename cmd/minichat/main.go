@@ -32,6 +32,8 @@ Environment:
   MINICHAT_FILES            embedded (default: an S3 served at /s3) or s3
   MINICHAT_BUCKET           S3 bucket for files (default minichat-files)
   MINICHAT_S3_PATH_STYLE    true for moto and LocalStack
+  MINICHAT_MAX_FILE_BYTES   largest file a user may send (default 10485760)
+  MINICHAT_FILE_TYPES       comma-separated content types that may be sent (default: png, jpeg, gif, webp, pdf, text, zip)
   MINICHAT_JWT_SECRET       token secret, at least 32 bytes (default: generated in the data dir)
   MINICHAT_ALLOWED_ORIGINS  comma-separated browser origins (default: this server's own)
   MINICHAT_TOKEN_TTL        token lifetime (default 24h)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -36,6 +38,8 @@ const (
 	EnvBucket     = "MINICHAT_BUCKET"          // the S3 bucket for files
 	EnvFiles      = "MINICHAT_FILES"           // "embedded" (serve's default) or "s3"
 	EnvPathStyle  = "MINICHAT_S3_PATH_STYLE"   // "true" for moto and LocalStack
+	EnvMaxFile    = "MINICHAT_MAX_FILE_BYTES"  // largest file, default 10 MiB
+	EnvFileTypes  = "MINICHAT_FILE_TYPES"      // comma-separated content types
 )
 
 // File backends.
@@ -65,6 +69,7 @@ type Settings struct {
 	Bucket     string
 	Files      string
 	PathStyle  bool
+	FilePolicy chat.FilePolicy
 }
 
 // SettingsFromEnv reads Settings from the environment.
@@ -85,6 +90,18 @@ func SettingsFromEnv() (Settings, error) {
 	}
 	if s.Store == "" {
 		s.Store = StoreBolt
+	}
+	if v := os.Getenv(EnvMaxFile); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return s, fmt.Errorf("app: %s=%q is not a positive number of bytes", EnvMaxFile, v)
+		}
+		s.FilePolicy.MaxSize = n
+	}
+	for _, t := range strings.Split(os.Getenv(EnvFileTypes), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			s.FilePolicy.Types = append(s.FilePolicy.Types, t)
+		}
 	}
 	if v := os.Getenv(EnvTokenTTL); v != "" {
 		d, err := time.ParseDuration(v)
@@ -172,7 +189,7 @@ func Lambda(ctx context.Context) (*App, error) {
 		return nil, fmt.Errorf("app: %s is required", EnvWSEndpoint)
 	}
 	return New(Config{
-		Store: store, Pusher: apigwpush.NewFromConfig(awsCfg, s.WSEndpoint), Files: S3Files(awsCfg, s, ""),
+		Store: store, Pusher: apigwpush.NewFromConfig(awsCfg, s.WSEndpoint), Files: S3Files(awsCfg, s, ""), FilePolicy: s.FilePolicy,
 		JWTSecret: s.JWTSecret, TokenTTL: s.TokenTTL, Origins: s.Origins, Logger: logging.FromEnv(),
 	})
 }

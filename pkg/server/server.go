@@ -132,7 +132,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	a, err := app.New(app.Config{
 		Store: store, Pusher: apigwpush.NewFromConfig(awsCfg, "http://"+ln.Addr().String()+localgw.DefaultWebSocketPath),
-		Files:     files,
+		Files: files, FilePolicy: opts.Settings.FilePolicy,
 		JWTSecret: secret, TokenTTL: opts.Settings.TokenTTL, Origins: origins,
 		Limits: opts.ChatLimits, Logger: opts.Logger, Passwords: opts.Passwords,
 	})

@@ -1,0 +1,88 @@
+package app_test
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/minichatbar/minichat/infra/samtemplate"
+	"github.com/minichatbar/minichat/pkg/apigwpush"
+	"github.com/minichatbar/minichat/pkg/app"
+	"github.com/minichatbar/minichat/pkg/chat/filestest"
+	"github.com/minichatbar/minichat/pkg/store/boltstore"
+)
+
+func TestSettingsFromEnv(t *testing.T) {
+	t.Setenv(app.EnvMaxFile, "2048")
+	t.Setenv(app.EnvFileTypes, "image/png, text/plain")
+	t.Setenv(app.EnvOrigins, "https://chat.example.com, https://m.example.com/")
+	t.Setenv(app.EnvTokenTTL, "90m")
+	s, err := app.SettingsFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Store != app.StoreBolt || s.Bucket != app.DefaultBucket || s.TokenTTL.Minutes() != 90 ||
+		s.FilePolicy.MaxSize != 2048 || !slices.Equal(s.FilePolicy.Types, []string{"image/png", "text/plain"}) ||
+		!slices.Equal([]string(s.Origins), []string{"https://chat.example.com", "https://m.example.com"}) {
+		t.Fatalf("settings = %+v", s)
+	}
+	for key, bad := range map[string]string{app.EnvMaxFile: "-1", app.EnvTokenTTL: "soon"} {
+		t.Run(key, func(t *testing.T) {
+			t.Setenv(key, bad)
+			if _, err := app.SettingsFromEnv(); err == nil || !strings.Contains(err.Error(), key) {
+				t.Fatalf("%s=%s: err = %v", key, bad, err)
+			}
+		})
+	}
+}
+
+// Every function template.yaml names has a handler, and every handler a
+// function: the template is the only table of routes and functions.
+func TestHandlersMatchTheTemplate(t *testing.T) {
+	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := tpl.Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a, err := app.New(app.Config{
+		Store: store, Pusher: apigwpush.NewFromConfig(awsConfig(), "http://127.0.0.1:1/ws"),
+		Files: filestest.Embedded(t, "b"), JWTSecret: []byte(strings.Repeat("s", 32)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got []string
+	for _, fn := range fns {
+		want = append(want, strings.TrimPrefix(fn.CodeURI, "functions/"))
+	}
+	for dir := range a.Handlers() {
+		got = append(got, dir)
+		if _, err := a.Handler(dir); err != nil {
+			t.Error(err)
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("handlers %v, template functions %v", got, want)
+	}
+	if _, err := a.Handler("no-such-function"); err == nil {
+		t.Fatal("a handler for a directory the template does not name")
+	}
+}
+
+func awsConfig() aws.Config {
+	return aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", "")}
+}
