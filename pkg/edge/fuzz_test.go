@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/minichatbar/minichat/infra/samtemplate"
 	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/edge"
 	"github.com/minichatbar/minichat/pkg/protocol"
@@ -84,19 +86,24 @@ func FuzzWebSocketFrame(f *testing.F) {
 	})
 }
 
-// httpRouteKeys are the HTTP API's routes, as template.yaml declares them.
-var httpRouteKeys = []string{
-	"POST /api/auth/register",
-	"POST /api/auth/login",
-	"GET /api/conversations",
-	"GET /api/conversations/{peerId}/messages",
-	"POST /api/conversations/{peerId}/messages",
-	"DELETE /api/messages/{messageId}",
-	"GET /api/users",
-	"PUT /api/users/me/avatar",
-	"GET /api/rooms/{room}",
-	"POST /api/files",
-}
+// httpRouteKeys are the HTTP API's routes, as template.yaml declares them,
+// sorted: the seeds' route numbers index this list.
+var httpRouteKeys = func() []string {
+	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		panic(err)
+	}
+	routes, err := tpl.HTTPRoutes()
+	if err != nil {
+		panic(err)
+	}
+	keys := make([]string, len(routes))
+	for i, r := range routes {
+		keys[i] = r.RouteKey()
+	}
+	slices.Sort(keys)
+	return keys
+}()
 
 // httpStatuses are the statuses the HTTP API documents.
 var httpStatuses = []int{200, 201, 204, 400, 401, 403, 404, 409, 413, 429}
