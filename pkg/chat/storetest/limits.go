@@ -3,7 +3,6 @@ package storetest
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,16 +62,9 @@ func testAllowConcurrent(t *testing.T, s chat.Store) {
 	key := "send#" + newUserID()
 	oks := make([]bool, n)
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			oks[i], errs[i] = s.Allow(ctx, key, 1, burst, t0)
-		})
-	}
-	close(start)
-	wg.Wait()
+	race(n, func(i int) {
+		oks[i], errs[i] = s.Allow(ctx, key, 1, burst, t0)
+	})
 	allowed := 0
 	for i := range n {
 		must(t, errs[i], fmt.Sprintf("Allow %d", i))
@@ -162,16 +154,9 @@ func testHitConcurrent(t *testing.T, s chat.Store) {
 	key := "ip#" + newUserID()
 	counts := make([]int, n)
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			counts[i], errs[i] = s.Hit(ctx, key, w, at)
-		})
-	}
-	close(start)
-	wg.Wait()
+	race(n, func(i int) {
+		counts[i], errs[i] = s.Hit(ctx, key, w, at)
+	})
 	for i := range n {
 		must(t, errs[i], fmt.Sprintf("Hit %d", i))
 	}

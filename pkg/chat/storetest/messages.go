@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -166,17 +165,10 @@ func testSaveConcurrentIdempotent(t *testing.T, s chat.Store) {
 		err     error
 	}
 	results := make([]result, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range ms {
-		wg.Go(func() {
-			<-start
-			stored, created, err := s.SaveMessage(ctx, ms[i], "alice#same")
-			results[i] = result{stored, created, err}
-		})
-	}
-	close(start)
-	wg.Wait()
+	race(len(ms), func(i int) {
+		stored, created, err := s.SaveMessage(ctx, ms[i], "alice#same")
+		results[i] = result{stored, created, err}
+	})
 
 	winner := -1
 	for i, r := range results {

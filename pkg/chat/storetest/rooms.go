@@ -3,7 +3,6 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/minichatbar/minichat/pkg/chat"
@@ -211,17 +210,10 @@ func testJoinConcurrent(t *testing.T, s chat.Store) {
 		err     error
 	}
 	results := make([]result, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range us {
-		wg.Go(func() {
-			<-start
-			r, changed, err := s.JoinRoom(ctx, "lobby", seatOf(us[i]))
-			results[i] = result{r, changed, err}
-		})
-	}
-	close(start)
-	wg.Wait()
+	race(len(us), func(i int) {
+		r, changed, err := s.JoinRoom(ctx, "lobby", seatOf(us[i]))
+		results[i] = result{r, changed, err}
+	})
 
 	winners := map[string]bool{}
 	versions := map[int64]string{}
@@ -287,18 +279,11 @@ func testRejoinConcurrent(t *testing.T, s chat.Store) {
 	changed := make([]bool, n)
 	seats := make([]int, n)
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			var r chat.Room
-			r, changed[i], errs[i] = s.JoinRoom(ctx, "lobby", seatOf(u))
-			seats[i] = r.SeatOf(u.UserID)
-		})
-	}
-	close(start)
-	wg.Wait()
+	race(n, func(i int) {
+		var r chat.Room
+		r, changed[i], errs[i] = s.JoinRoom(ctx, "lobby", seatOf(u))
+		seats[i] = r.SeatOf(u.UserID)
+	})
 	count := 0
 	for i := range n {
 		must(t, errs[i], fmt.Sprintf("JoinRoom %d", i))

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,4 +191,19 @@ func wantStrings(t *testing.T, got, want []string, what string) {
 	if !slices.Equal(g, w) {
 		t.Fatalf("%s: got %q, want %q", what, got, want)
 	}
+}
+
+// race runs do(0..n-1) in n goroutines released together, so that the
+// calls overlap as much as they can, and returns when all are done.
+func race(n int, do func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			do(i)
+		})
+	}
+	close(start)
+	wg.Wait()
 }
