@@ -25,20 +25,28 @@ Usage:
   minichat provision [-table minichat] [-bucket minichat-files] [-path-style] [-template template.yaml]
 
 Environment:
-  MINICHAT_ADDR             listen address (default 127.0.0.1:8080)
-  MINICHAT_DATA_DIR         data directory for the embedded store and secret (default .minichat)
-  MINICHAT_STORE            bolt (default) or dynamodb
-  MINICHAT_TABLE            DynamoDB table name (with MINICHAT_STORE=dynamodb)
-  MINICHAT_FILES            embedded (default: an S3 served at /s3) or s3
-  MINICHAT_BUCKET           S3 bucket for files (default minichat-files)
-  MINICHAT_S3_PATH_STYLE    true for moto and LocalStack
-  MINICHAT_MAX_FILE_BYTES   largest file a user may send (default 10485760)
-  MINICHAT_FILE_TYPES       comma-separated content types that may be sent (default: png, jpeg, gif, webp, pdf, text, zip)
-  MINICHAT_JWT_SECRET       token secret, at least 32 bytes (default: generated in the data dir)
-  MINICHAT_ALLOWED_ORIGINS  comma-separated browser origins (default: this server's own)
-  MINICHAT_TOKEN_TTL        token lifetime (default 24h)
-  MINICHAT_PASSWORD         password for minichat chat (default: asked for on stdin)
-  LOG_LEVEL                 debug, info, warn or error
+  MINICHAT_ADDR                  listen address (default 127.0.0.1:8080)
+  MINICHAT_DATA_DIR              data directory for the embedded store and secret (default .minichat)
+  MINICHAT_STORE                 bolt (default) or dynamodb
+  MINICHAT_TABLE                 DynamoDB table name (with MINICHAT_STORE=dynamodb)
+  MINICHAT_FILES                 embedded (default: an S3 served at /s3) or s3
+  MINICHAT_BUCKET                S3 bucket for files (default minichat-files)
+  MINICHAT_S3_PATH_STYLE         true for moto and LocalStack
+  MINICHAT_MAX_FILE_BYTES        largest file a user may send (default 10485760)
+  MINICHAT_FILE_TYPES            comma-separated content types that may be sent (default: png, jpeg, gif, webp, pdf, text, zip)
+  MINICHAT_JWT_SECRET            token secret, at least 32 bytes (default: generated in the data dir)
+  MINICHAT_ALLOWED_ORIGINS       comma-separated browser origins (default: this server's own)
+  MINICHAT_TOKEN_TTL             token lifetime (default 24h)
+  MINICHAT_SEND_RATE             sends per second per user (default 5)
+  MINICHAT_SEND_BURST            sends in a burst per user (default 5)
+  MINICHAT_REGISTERS_PER_IP      registrations per source IP per minute (default 10)
+  MINICHAT_LOGIN_FAILS_PER_USER  failed logins per username per minute (default 5)
+  MINICHAT_LOGIN_FAILS_PER_IP    failed logins per source IP per minute (default 20)
+  MINICHAT_AVATAR_RATE           avatar changes per second per user (default 1)
+  MINICHAT_AVATAR_BURST          avatar changes in a burst per user (default 5)
+  MINICHAT_FANOUT                concurrent pushes of one fan-out (default 16)
+  MINICHAT_PASSWORD              password for minichat chat (default: asked for on stdin)
+  LOG_LEVEL                      debug, info, warn or error
   AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, ...  standard AWS SDK settings
 `
 
@@ -79,7 +87,15 @@ func serve(args []string, out io.Writer) error {
 	addr := fl.String("addr", envOr("MINICHAT_ADDR", server.DefaultAddr), "listen address")
 	fl.StringVar(&settings.DataDir, "data", envOr(app.EnvDataDir, ".minichat"), "data directory")
 	tplPath := fl.String("template", "", "SAM template to read routes from (default: the embedded one)")
+	fl.SetOutput(out)
+	fl.Usage = func() {
+		fmt.Fprint(out, usage, "\nFlags of serve:\n")
+		fl.PrintDefaults()
+	}
 	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	tpl := minichat.Template

@@ -12,6 +12,7 @@ import (
 	"github.com/minichatbar/minichat/infra/samtemplate"
 	"github.com/minichatbar/minichat/pkg/apigwpush"
 	"github.com/minichatbar/minichat/pkg/app"
+	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/chat/filestest"
 	"github.com/minichatbar/minichat/pkg/store/boltstore"
 )
@@ -30,7 +31,14 @@ func TestSettingsFromEnv(t *testing.T) {
 		!slices.Equal([]string(s.Origins), []string{"https://chat.example.com", "https://m.example.com"}) {
 		t.Fatalf("settings = %+v", s)
 	}
-	for key, bad := range map[string]string{app.EnvMaxFile: "-1", app.EnvTokenTTL: "soon"} {
+	for key, bad := range map[string]string{
+		app.EnvMaxFile: "-1", app.EnvTokenTTL: "soon", app.EnvSendRate: "fast", app.EnvSendBurst: "0",
+		app.EnvAvatarRate: "-2", app.EnvAvatarBurst: "1.5", app.EnvFanout: "many", app.EnvRegistersPerIP: "",
+		app.EnvLoginFailsPerUser: "-1", app.EnvLoginFailsPerIP: "NaN",
+	} {
+		if bad == "" {
+			bad = " "
+		}
 		t.Run(key, func(t *testing.T) {
 			t.Setenv(key, bad)
 			if _, err := app.SettingsFromEnv(); err == nil || !strings.Contains(err.Error(), key) {
@@ -80,6 +88,28 @@ func TestHandlersMatchTheTemplate(t *testing.T) {
 	}
 	if _, err := a.Handler("no-such-function"); err == nil {
 		t.Fatal("a handler for a directory the template does not name")
+	}
+}
+
+// Every limit of chat.Limits but the connection TTL has its variable, with
+// exactly the names outside tools use; unset ones keep the defaults.
+func TestLimitsFromEnv(t *testing.T) {
+	l, err := app.LimitsFromEnv()
+	if err != nil || l != (chat.Limits{}) {
+		t.Fatalf("no variables set: %+v, %v", l, err)
+	}
+	for k, v := range map[string]string{
+		"MINICHAT_SEND_RATE": "1000", "MINICHAT_SEND_BURST": "2000", "MINICHAT_REGISTERS_PER_IP": "30",
+		"MINICHAT_LOGIN_FAILS_PER_USER": "7", "MINICHAT_LOGIN_FAILS_PER_IP": "40", "MINICHAT_AVATAR_RATE": "0.5",
+		"MINICHAT_AVATAR_BURST": "3", "MINICHAT_FANOUT": "64",
+	} {
+		t.Setenv(k, v)
+	}
+	l, err = app.LimitsFromEnv()
+	want := chat.Limits{SendRate: 1000, SendBurst: 2000, RegistersPerIP: 30, LoginFailsPerUser: 7,
+		LoginFailsPerIP: 40, AvatarRate: 0.5, AvatarBurst: 3, Fanout: 64}
+	if err != nil || l != want {
+		t.Fatalf("got %+v, %v; want %+v", l, err, want)
 	}
 }
 

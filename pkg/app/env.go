@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -42,6 +43,19 @@ const (
 	EnvFileTypes  = "MINICHAT_FILE_TYPES"      // comma-separated content types
 )
 
+// Environment variables of chat.Limits. Outside tools (load generators,
+// deploy scripts) use these exact names; each unset one keeps its default.
+const (
+	EnvSendRate          = "MINICHAT_SEND_RATE"            // sends per second per user
+	EnvSendBurst         = "MINICHAT_SEND_BURST"           // sends in a burst
+	EnvRegistersPerIP    = "MINICHAT_REGISTERS_PER_IP"     // registrations per source IP per minute
+	EnvLoginFailsPerUser = "MINICHAT_LOGIN_FAILS_PER_USER" // failed logins per username per minute
+	EnvLoginFailsPerIP   = "MINICHAT_LOGIN_FAILS_PER_IP"   // failed logins per source IP per minute
+	EnvAvatarRate        = "MINICHAT_AVATAR_RATE"          // avatar changes per second per user
+	EnvAvatarBurst       = "MINICHAT_AVATAR_BURST"         // avatar changes in a burst
+	EnvFanout            = "MINICHAT_FANOUT"               // concurrent pushes of one fan-out
+)
+
 // File backends.
 const (
 	FilesEmbedded = "embedded"
@@ -70,6 +84,9 @@ type Settings struct {
 	Files      string
 	PathStyle  bool
 	FilePolicy chat.FilePolicy
+	// Limits hold the limits set in the environment; zero fields keep
+	// chat's defaults.
+	Limits chat.Limits
 }
 
 // SettingsFromEnv reads Settings from the environment.
@@ -103,6 +120,11 @@ func SettingsFromEnv() (Settings, error) {
 			s.FilePolicy.Types = append(s.FilePolicy.Types, t)
 		}
 	}
+	limits, err := LimitsFromEnv()
+	if err != nil {
+		return s, err
+	}
+	s.Limits = limits
 	if v := os.Getenv(EnvTokenTTL); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -111,6 +133,48 @@ func SettingsFromEnv() (Settings, error) {
 		s.TokenTTL = d
 	}
 	return s, nil
+}
+
+// LimitsFromEnv reads the limits set in the environment. A value that is
+// not a positive number is an error naming its variable, so that a typo
+// refuses to start instead of silently keeping a default.
+func LimitsFromEnv() (chat.Limits, error) {
+	var l chat.Limits
+	rates := []struct {
+		env string
+		dst *float64
+	}{{EnvSendRate, &l.SendRate}, {EnvAvatarRate, &l.AvatarRate}}
+	for _, r := range rates {
+		v := os.Getenv(r.env)
+		if v == "" {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0) || math.IsInf(f, 0) {
+			return chat.Limits{}, fmt.Errorf("app: %s=%q is not a positive number", r.env, v)
+		}
+		*r.dst = f
+	}
+	counts := []struct {
+		env string
+		dst *int
+	}{
+		{EnvSendBurst, &l.SendBurst}, {EnvRegistersPerIP, &l.RegistersPerIP},
+		{EnvLoginFailsPerUser, &l.LoginFailsPerUser}, {EnvLoginFailsPerIP, &l.LoginFailsPerIP},
+		{EnvAvatarBurst, &l.AvatarBurst}, {EnvFanout, &l.Fanout},
+	}
+	for _, c := range counts {
+		v := os.Getenv(c.env)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return chat.Limits{}, fmt.Errorf("app: %s=%q is not a positive whole number", c.env, v)
+		}
+		*c.dst = n
+	}
+	return l, nil
 }
 
 // LoadAWS returns the SDK configuration from the standard chain
@@ -190,7 +254,7 @@ func Lambda(ctx context.Context) (*App, error) {
 	}
 	return New(Config{
 		Store: store, Pusher: apigwpush.NewFromConfig(awsCfg, s.WSEndpoint), Files: S3Files(awsCfg, s, ""), FilePolicy: s.FilePolicy,
-		JWTSecret: s.JWTSecret, TokenTTL: s.TokenTTL, Origins: s.Origins, Logger: logging.FromEnv(),
+		JWTSecret: s.JWTSecret, TokenTTL: s.TokenTTL, Origins: s.Origins, Limits: s.Limits, Logger: logging.FromEnv(),
 	})
 }
 

@@ -40,7 +40,8 @@ type Options struct {
 	// Store, when set, is used instead of opening Settings.Store.
 	Store chat.Store
 	// Passwords overrides the password hasher (tests use a cheap one).
-	Passwords  chat.Passwords
+	Passwords chat.Passwords
+	// ChatLimits, when any field is set, replace Settings.Limits.
 	ChatLimits chat.Limits
 	Gateway    localgw.Limits
 	Logger     *slog.Logger
@@ -121,6 +122,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		s.closers = append(s.closers, closeStore)
 	}
+	limits := opts.Settings.Limits
+	if opts.ChatLimits != (chat.Limits{}) {
+		limits = opts.ChatLimits
+	}
 	origins := opts.Settings.Origins
 	if len(origins) == 0 {
 		origins = selfOrigins(ln.Addr().(*net.TCPAddr))
@@ -134,7 +139,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		Store: store, Pusher: apigwpush.NewFromConfig(awsCfg, "http://"+ln.Addr().String()+localgw.DefaultWebSocketPath),
 		Files: files, FilePolicy: opts.Settings.FilePolicy,
 		JWTSecret: secret, TokenTTL: opts.Settings.TokenTTL, Origins: origins,
-		Limits: opts.ChatLimits, Logger: opts.Logger, Passwords: opts.Passwords,
+		Limits: limits, Logger: opts.Logger, Passwords: opts.Passwords,
 	})
 	if err != nil {
 		return fail(err)

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// `minichat serve -h` lists every limit variable, and a bad value refuses
+// to start with a message naming the variable.
+func TestServeLimitsFromEnvironment(t *testing.T) {
+	var out strings.Builder
+	if err := run([]string{"serve", "-h"}, &out); err != nil {
+		t.Fatalf("serve -h: %v", err)
+	}
+	for _, name := range []string{
+		"MINICHAT_SEND_RATE", "MINICHAT_SEND_BURST", "MINICHAT_REGISTERS_PER_IP",
+		"MINICHAT_LOGIN_FAILS_PER_USER", "MINICHAT_LOGIN_FAILS_PER_IP",
+		"MINICHAT_AVATAR_RATE", "MINICHAT_AVATAR_BURST", "MINICHAT_FANOUT",
+	} {
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("serve -h does not list %s", name)
+		}
+	}
+	t.Setenv("MINICHAT_SEND_BURST", "lots")
+	err := run([]string{"serve", "-addr", "127.0.0.1:0", "-data", t.TempDir()}, &out)
+	if err == nil || !strings.Contains(err.Error(), "MINICHAT_SEND_BURST") {
+		t.Fatalf("serve with MINICHAT_SEND_BURST=lots: %v", err)
+	}
+}
