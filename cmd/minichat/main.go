@@ -45,6 +45,7 @@ Environment:
   MINICHAT_AVATAR_RATE           avatar changes per second per user (default 1)
   MINICHAT_AVATAR_BURST          avatar changes in a burst per user (default 5)
   MINICHAT_FANOUT                concurrent pushes of one fan-out (default 16)
+  MINICHAT_DEBUG_ADDR            serve net/http/pprof there, e.g. 127.0.0.1:6060 (default: off)
   MINICHAT_PASSWORD              password for minichat chat (default: asked for on stdin)
   LOG_LEVEL                      debug, info, warn or error
   AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, ...  standard AWS SDK settings
@@ -106,6 +107,13 @@ func serve(args []string, out io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if addr := os.Getenv(envDebugAddr); addr != "" {
+		stopDebug, err := serveDebug(addr)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	srv, err := server.Start(ctx, server.Options{
 		Addr: *addr, Settings: settings, Template: tpl, Logger: logging.FromEnv(),
 	})

@@ -27,3 +27,14 @@ func TestServeLimitsFromEnvironment(t *testing.T) {
 		t.Fatalf("serve with MINICHAT_SEND_BURST=lots: %v", err)
 	}
 }
+
+func TestDebugServer(t *testing.T) {
+	stop, err := serveDebug("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if _, err := serveDebug("not an address"); err == nil || !strings.Contains(err.Error(), envDebugAddr) {
+		t.Fatalf("bad address: %v", err)
+	}
+}
