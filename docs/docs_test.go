@@ -40,10 +40,12 @@ import (
 	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/chat/filestest"
 	"github.com/minichatbar/minichat/pkg/edge"
+	"github.com/minichatbar/minichat/pkg/memlimit"
 	"github.com/minichatbar/minichat/pkg/embeds3"
 	"github.com/minichatbar/minichat/pkg/protocol"
 	"github.com/minichatbar/minichat/pkg/s3files"
 	"github.com/minichatbar/minichat/pkg/store/boltstore"
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 // plannedMark is the extension both YAML documents put on parts of
@@ -711,6 +713,8 @@ func (r *recorder) Push(_ context.Context, connID string, data []byte) error {
 
 func (r *recorder) Disconnect(context.Context, string) error { return nil }
 
+func (r *recorder) Alive(context.Context, string) (bool, error) { return true, nil }
+
 func (r *recorder) take() map[string][][]byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -822,15 +826,15 @@ func newHarness(t *testing.T) *harness {
 	uploads := &formRecorder{next: objects}
 	s3srv := httptest.NewServer(uploads)
 	t.Cleanup(s3srv.Close)
-	files := s3files.New(filestest.Client(s3srv.URL), testBucket)
+	files := s3files.New(testenv.S3Client(s3srv.URL), testBucket)
 	push := &recorder{frames: map[string][][]byte{}}
 	log := slog.New(slog.DiscardHandler)
 	svc, err := chat.NewService(chat.Config{
-		Store: store, Pusher: push, Tokens: tokens, Files: files,
+		Store: store, Limiter: memlimit.New(), Pusher: push, Encoder: edge.Wire{}, Tokens: tokens, Files: files,
 		Passwords: auth.BcryptPasswords{Cost: bcrypt.MinCost},
 		// The scenario sends more than the default burst; the rate limit
 		// has its own tests in pkg/chat.
-		Limits: chat.Limits{SendRate: 1000, SendBurst: 1000},
+		Limits: chat.Limits{SendRate: 1000, SendBurst: 1000, RegistersPerIP: 100},
 		Logger: log,
 	})
 	if err != nil {
@@ -1264,20 +1268,16 @@ func TestServerAnswersMatchTheDocuments(t *testing.T) {
 	}
 	h.send("A1", `{"action":"joinroom","id":"j2","room":"lobby"}`, map[string][]string{"A1": {"update"}})
 	got = h.send("B1", `{"action":"group-message","id":"g1","room":"lobby","msg":"Hello everyone"}`,
-		map[string][]string{"A1": {"group-message"}, "A2": {"group-message"}, "B1": {"group-message", "ack"}})
-	groupMsg := fmt.Sprint(got["B1"][0]["messageId"])
+		map[string][]string{"A1": {"group-message"}, "A2": {"group-message"}, "B1": {"ack", "group-message"}})
+	groupMsg := fmt.Sprint(got["B1"][1]["messageId"])
 	h.send("A1", `{"action":"leaveroom","id":"j3","room":"lobby"}`,
 		map[string][]string{"A1": {"ack"}, "A2": {"update", "notice"}, "B1": {"update", "notice"}})
 	h.send("A1", `{"action":"leaveroom","room":"lobby"}`, map[string][]string{"A1": {"ack"}})
 	// Seven more users fill the room around bob; the next joiner is refused.
 	for i := range chat.SeatCount - 1 {
-		id := chat.Identity{UserID: fmt.Sprintf("00000000-0000-7000-8000-%012d", i+1), Username: fmt.Sprintf("guest%d", i+1)}
-		tok, _, err := h.tokens.Issue(id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		guest := h.register(fmt.Sprintf("guest%d", i+1))
 		conn := fmt.Sprintf("G%d", i+1)
-		if st, _ := h.connect(conn, map[string]string{"token": tok}, nil); st != 200 {
+		if st, _ := h.connect(conn, map[string]string{"token": guest.token}, nil); st != 200 {
 			t.Fatalf("connect %s: %d", conn, st)
 		}
 		want := map[string][]string{"B1": {"update", "notice"}, conn: {"update", "notice"}}
@@ -1302,8 +1302,10 @@ func TestServerAnswersMatchTheDocuments(t *testing.T) {
 	// HTTP: conversations, sends, deletes, avatars, rooms, users.
 	st, body = h.call("GET", "/api/conversations", bob.token, "")
 	h.wantStatus("conversations", st, body, 200)
-	if list := body.([]any); len(list) != 1 || list[0].(map[string]any)["unread"] != 1.0 {
-		t.Errorf("bob's conversations = %v, want one with unread 1", body)
+	// alice's one message to bob was deleted: unread counts only messages
+	// that are not.
+	if list := body.([]any); len(list) != 1 || list[0].(map[string]any)["unread"] != 0.0 {
+		t.Errorf("bob's conversations = %v, want one with unread 0", body)
 	}
 	path := "/api/conversations/" + bob.id + "/messages"
 	st, body = h.call("POST", path, alice.token, `{"content":"Over HTTP","id":"h1"}`)
@@ -1334,7 +1336,10 @@ func TestServerAnswersMatchTheDocuments(t *testing.T) {
 	h.wantStatus("recipient deletes over HTTP", st, body, 403)
 	carol := h.register("carol")
 	st, body = h.call("DELETE", msgPath, carol.token, "")
-	h.wantStatus("a third party deletes", st, body, 403)
+	// A user who is no party to the conversation is told what an unknown
+	// id gets: ids cannot be probed (protocol.md says where the contract's
+	// "others 403" is read this way).
+	h.wantStatus("a third party deletes", st, body, 404)
 	st, body = h.call("DELETE", "/api/messages/00000000-0000-7000-8000-999999999999", alice.token, "")
 	h.wantStatus("delete an unknown message", st, body, 404)
 	st, body = h.call("DELETE", "/api/messages/"+groupMsg, bob.token, "")
@@ -1546,9 +1551,9 @@ func (h *harness) files(alice, bob, carol user) {
 
 	// Only the sender deletes, and the file goes with the message.
 	del := frame(`{"action":"message-deleted","id":"d2","messageId":%q}`, ack["messageId"])
-	for _, conn := range []string{"B2", "C1"} {
+	for conn, code := range map[string]string{"B2": "forbidden", "C1": "not-found"} {
 		got = h.send(conn, del, map[string][]string{conn: {"error"}})
-		h.wantCode(conn+" deletes alice's file message", got[conn][0], "forbidden")
+		h.wantCode(conn+" deletes alice's file message", got[conn][0], code)
 	}
 	h.send("A1", del, map[string][]string{"A1": {"ack"}, "A2": {"message-deleted"}, "A3": {"message-deleted"}, "B2": {"message-deleted"}})
 	for _, l := range []string{link, fmt.Sprint(item["fileUrl"])} {
@@ -1621,8 +1626,8 @@ func workedPagingExample(t *testing.T) []pagingRow {
 }
 
 // TestHistoryPagingAsDocumented replays the worked example of protocol.md's
-// history section (m1..m5, limit 2) and its rule that only the newest page,
-// asked for without a cursor, resets the unread count.
+// history section (m1..m5, limit 2) and its v1.1 rule that reading history
+// leaves the unread count alone: only `read` moves the marker.
 func TestHistoryPagingAsDocumented(t *testing.T) {
 	rows := workedPagingExample(t)
 	h := newHarness(t)
@@ -1639,15 +1644,7 @@ func TestHistoryPagingAsDocumented(t *testing.T) {
 		h.wantStatus("conversations", st, body, 200)
 		return body.([]any)[0].(map[string]any)["unread"]
 	}
-	// Pages with a cursor first: they must leave the unread count alone.
-	rank := func(r pagingRow) int {
-		if r.query != "" {
-			return 0
-		}
-		return 1
-	}
-	slices.SortStableFunc(rows, func(a, b pagingRow) int { return rank(a) - rank(b) })
-	wantUnread := 5.0
+	const wantUnread = 5.0
 	for _, r := range rows {
 		target := "/api/conversations/" + carol.id + "/messages?limit=2"
 		if r.query != "" {
@@ -1666,9 +1663,6 @@ func TestHistoryPagingAsDocumented(t *testing.T) {
 		}
 		if strings.Join(got, ", ") != r.messages || next != r.next {
 			t.Errorf("%q: messages %v, next %s; protocol.md says %s, next %s", r.query, got, next, r.messages, r.next)
-		}
-		if r.query == "" {
-			wantUnread = 0
 		}
 		if u := unread(); u != wantUnread {
 			t.Errorf("%q: unread %v afterwards, protocol.md says %v", r.query, u, wantUnread)

@@ -13,11 +13,8 @@ import (
 	infraprov "github.com/minichatbar/minichat/infra/provision"
 	"github.com/minichatbar/minichat/infra/samtemplate"
 	"github.com/minichatbar/minichat/pkg/app"
+	"github.com/minichatbar/minichat/pkg/awsconf"
 )
-
-// defaultTable is the table name provision uses when neither -table nor
-// MINICHAT_TABLE gives one.
-const defaultTable = "minichat"
 
 // provision creates the tables and buckets template.yaml declares at the
 // endpoint the AWS SDK settings lead to, and prints what it did.
@@ -25,7 +22,7 @@ func provision(args []string, out io.Writer) error {
 	fl := flag.NewFlagSet("provision", flag.ContinueOnError)
 	fl.SetOutput(out)
 	tplPath := fl.String("template", "", "SAM template to read tables and buckets from (default: the embedded one)")
-	table := fl.String("table", envOr(app.EnvTable, defaultTable), "name of the template's table")
+	table := fl.String("table", envOr(app.EnvTable, app.DefaultTable), "name of the template's table")
 	bucket := fl.String("bucket", envOr(app.EnvBucket, app.DefaultBucket), "name of the template's bucket")
 	pathStyle := fl.Bool("path-style", os.Getenv(app.EnvPathStyle) == "true", "address buckets by path (moto, LocalStack)")
 	if err := fl.Parse(args); err != nil {
@@ -67,7 +64,11 @@ func provision(args []string, out io.Writer) error {
 	// An endpoint override means an emulator: no instance metadata, and
 	// placeholder credentials when none are set.
 	local := os.Getenv("AWS_ENDPOINT_URL") != "" || os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != ""
-	cfg, err := app.LoadAWS(ctx, local)
+	load := awsconf.Default
+	if local {
+		load = awsconf.Local
+	}
+	cfg, err := load(ctx)
 	if err != nil {
 		return err
 	}

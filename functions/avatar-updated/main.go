@@ -2,6 +2,9 @@
 // to functions/avatar-updated/. Wiring only: the handler lives in pkg/app and pkg/edge.
 package main
 
-import "github.com/minichatbar/minichat/pkg/app"
+import (
+	"github.com/minichatbar/minichat/pkg/lambdaapp"
+	"github.com/minichatbar/minichat/pkg/lambdaapp/lambdafiles"
+)
 
-func main() { app.Main("avatar-updated") }
+func main() { lambdaapp.Main("avatar-updated", lambdafiles.Files()) }

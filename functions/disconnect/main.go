@@ -2,6 +2,8 @@
 // to functions/disconnect/. Wiring only: the handler lives in pkg/app and pkg/edge.
 package main
 
-import "github.com/minichatbar/minichat/pkg/app"
+import (
+	"github.com/minichatbar/minichat/pkg/lambdaapp"
+)
 
-func main() { app.Main("disconnect") }
+func main() { lambdaapp.Main("disconnect") }

@@ -2,6 +2,10 @@
 // to functions/httpapi/. Wiring only: the handler lives in pkg/app and pkg/edge.
 package main
 
-import "github.com/minichatbar/minichat/pkg/app"
+import (
+	"github.com/minichatbar/minichat/pkg/lambdaapp"
+	"github.com/minichatbar/minichat/pkg/lambdaapp/lambdafiles"
+	"github.com/minichatbar/minichat/pkg/lambdaapp/lambdasecret"
+)
 
-func main() { app.Main("httpapi") }
+func main() { lambdaapp.Main("httpapi", lambdasecret.Tokens(), lambdafiles.Files()) }

@@ -2,6 +2,8 @@
 // to functions/joinroom/. Wiring only: the handler lives in pkg/app and pkg/edge.
 package main
 
-import "github.com/minichatbar/minichat/pkg/app"
+import (
+	"github.com/minichatbar/minichat/pkg/lambdaapp"
+)
 
-func main() { app.Main("joinroom") }
+func main() { lambdaapp.Main("joinroom") }

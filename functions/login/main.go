@@ -2,6 +2,9 @@
 // to functions/login/. Wiring only: the handler lives in pkg/app and pkg/edge.
 package main
 
-import "github.com/minichatbar/minichat/pkg/app"
+import (
+	"github.com/minichatbar/minichat/pkg/lambdaapp"
+	"github.com/minichatbar/minichat/pkg/lambdaapp/lambdasecret"
+)
 
-func main() { app.Main("login") }
+func main() { lambdaapp.Main("login", lambdasecret.Tokens()) }

@@ -2,6 +2,9 @@
 // to functions/message-deleted/. Wiring only: the handler lives in pkg/app and pkg/edge.
 package main
 
-import "github.com/minichatbar/minichat/pkg/app"
+import (
+	"github.com/minichatbar/minichat/pkg/lambdaapp"
+	"github.com/minichatbar/minichat/pkg/lambdaapp/lambdafiles"
+)
 
-func main() { app.Main("message-deleted") }
+func main() { lambdaapp.Main("message-deleted", lambdafiles.Files()) }

@@ -16,6 +16,7 @@ import (
 type API interface {
 	PostToConnection(context.Context, *apigatewaymanagementapi.PostToConnectionInput, ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error)
 	DeleteConnection(context.Context, *apigatewaymanagementapi.DeleteConnectionInput, ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.DeleteConnectionOutput, error)
+	GetConnection(context.Context, *apigatewaymanagementapi.GetConnectionInput, ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.GetConnectionOutput, error)
 }
 
 var _ chat.Pusher = (*ManagementAPIPusher)(nil)
@@ -31,10 +32,11 @@ func New(api API) *ManagementAPIPusher { return &ManagementAPIPusher{api: api} }
 // NewFromConfig returns a pusher for the Management API at endpoint
 // (https://{api-id}.execute-api.{region}.amazonaws.com/{stage}, or the local
 // gateway's http://127.0.0.1:8080/ws).
-func NewFromConfig(cfg aws.Config, endpoint string) *ManagementAPIPusher {
-	return New(apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
+func NewFromConfig(cfg aws.Config, endpoint string, opts ...func(*apigatewaymanagementapi.Options)) *ManagementAPIPusher {
+	opts = append([]func(*apigatewaymanagementapi.Options){func(o *apigatewaymanagementapi.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
-	}))
+	}}, opts...)
+	return New(apigatewaymanagementapi.NewFromConfig(cfg, opts...))
 }
 
 // Push sends data to one connection.
@@ -51,6 +53,18 @@ func (p *ManagementAPIPusher) Disconnect(ctx context.Context, connID string) err
 	return classify("disconnect", err)
 }
 
+// Alive asks GetConnection whether a connection is open: API Gateway
+// answers 410 Gone for one that closed, even when its $disconnect never
+// reached us.
+func (p *ManagementAPIPusher) Alive(ctx context.Context, connID string) (bool, error) {
+	_, err := p.api.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(connID)})
+	err = classify("get connection", err)
+	if errors.Is(err, chat.ErrGone) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func classify(op string, err error) error {
 	if err == nil {
 		return nil
@@ -58,6 +72,10 @@ func classify(op string, err error) error {
 	var gone *types.GoneException
 	if errors.As(err, &gone) {
 		return fmt.Errorf("%s: %w", op, chat.ErrGone)
+	}
+	var limit *types.LimitExceededException
+	if errors.As(err, &limit) {
+		return fmt.Errorf("%s: %w: %w", op, chat.ErrThrottled, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -12,19 +12,27 @@ import (
 	"github.com/minichatbar/minichat/pkg/edge"
 )
 
-// Config holds what the application is built from.
+// Config holds the ports and settings an App is built from. Tokens,
+// Passwords and Files may be left out by a function that never uses them
+// (see NeedsTokens); JWTSecret then matters only when Tokens is nil.
 type Config struct {
-	Store      chat.Store
-	Pusher     chat.Pusher
-	Files      chat.Files
-	FilePolicy chat.FilePolicy
+	Store   chat.Store
+	Limiter chat.Limiter
+	Pusher  chat.Pusher
+	Files   chat.Files
+	Metrics chat.Metrics
+	// Tokens, when nil, are JWTs signed with JWTSecret (if it is set).
+	Tokens     chat.Tokens
 	JWTSecret  []byte
 	TokenTTL   time.Duration
+	FilePolicy chat.FilePolicy
 	Origins    edge.Origins
 	Limits     chat.Limits
 	Logger     *slog.Logger
 	// Passwords defaults to bcrypt at its default cost.
 	Passwords chat.Passwords
+	// Now replaces time.Now in the service (tests).
+	Now func() time.Time
 }
 
 // App is a wired application.
@@ -43,17 +51,22 @@ func New(cfg Config) (*App, error) {
 	if cfg.Passwords == nil {
 		cfg.Passwords = auth.BcryptPasswords{}
 	}
-	opts := []auth.JWTOption{}
-	if cfg.TokenTTL > 0 {
-		opts = append(opts, auth.WithTTL(cfg.TokenTTL))
-	}
-	tokens, err := auth.NewJWTTokens(cfg.JWTSecret, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("app: %w", err)
+	tokens := cfg.Tokens
+	if tokens == nil && len(cfg.JWTSecret) > 0 {
+		opts := []auth.JWTOption{}
+		if cfg.TokenTTL > 0 {
+			opts = append(opts, auth.WithTTL(cfg.TokenTTL))
+		}
+		t, err := auth.NewJWTTokens(cfg.JWTSecret, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+		tokens = t
 	}
 	svc, err := chat.NewService(chat.Config{
-		Store: cfg.Store, Pusher: cfg.Pusher, Tokens: tokens, Passwords: cfg.Passwords,
-		Files: cfg.Files, FilePolicy: cfg.FilePolicy, Limits: cfg.Limits, Logger: cfg.Logger,
+		Store: cfg.Store, Limiter: cfg.Limiter, Pusher: cfg.Pusher, Encoder: edge.Wire{},
+		Tokens: tokens, Passwords: cfg.Passwords, Files: cfg.Files, Metrics: cfg.Metrics,
+		FilePolicy: cfg.FilePolicy, Limits: cfg.Limits, Logger: cfg.Logger, Now: cfg.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)

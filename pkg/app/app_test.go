@@ -13,8 +13,9 @@ import (
 	"github.com/minichatbar/minichat/pkg/apigwpush"
 	"github.com/minichatbar/minichat/pkg/app"
 	"github.com/minichatbar/minichat/pkg/chat"
-	"github.com/minichatbar/minichat/pkg/chat/filestest"
+	"github.com/minichatbar/minichat/pkg/memlimit"
 	"github.com/minichatbar/minichat/pkg/store/boltstore"
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 func TestSettingsFromEnv(t *testing.T) {
@@ -26,7 +27,7 @@ func TestSettingsFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Store != app.StoreBolt || s.Bucket != app.DefaultBucket || s.TokenTTL.Minutes() != 90 ||
+	if s.Store != "" || s.Bucket != app.DefaultBucket || s.TokenTTL.Minutes() != 90 ||
 		s.FilePolicy.MaxSize != 2048 || !slices.Equal(s.FilePolicy.Types, []string{"image/png", "text/plain"}) ||
 		!slices.Equal([]string(s.Origins), []string{"https://chat.example.com", "https://m.example.com"}) {
 		t.Fatalf("settings = %+v", s)
@@ -65,8 +66,8 @@ func TestHandlersMatchTheTemplate(t *testing.T) {
 	}
 	defer store.Close()
 	a, err := app.New(app.Config{
-		Store: store, Pusher: apigwpush.NewFromConfig(awsConfig(), "http://127.0.0.1:1/ws"),
-		Files: filestest.Embedded(t, "b"), JWTSecret: []byte(strings.Repeat("s", 32)),
+		Store: store, Limiter: memlimit.New(), Pusher: apigwpush.NewFromConfig(awsConfig(), "http://127.0.0.1:1/ws"),
+		Files: testenv.EmbeddedFiles(t, "b"), JWTSecret: []byte(strings.Repeat("s", 32)),
 	})
 	if err != nil {
 		t.Fatal(err)

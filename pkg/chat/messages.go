@@ -4,124 +4,195 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/minichatbar/minichat/pkg/protocol"
 )
 
-// PrivateMessage is the private-message action.
-func (s *Service) PrivateMessage(ctx context.Context, call Call, req protocol.Request) ([]any, error) {
-	id, err := s.identify(ctx, call)
-	if err != nil {
-		return nil, err
-	}
-	m, err := s.SendPrivate(ctx, id, call.ConnID, req.To, req.Content, req.ID)
-	if err != nil {
-		return nil, err
-	}
-	return []any{ack(req.ID, m)}, nil
+// MessageView is a message as a client is shown it: with a freshly signed
+// download link when it is a file.
+type MessageView struct {
+	Message
+	FileURL string
 }
 
-// SendPrivate stores a text message from id to peerID and delivers it to
-// every connection of the recipient and to the sender's connections but
-// conn (the one that sent it, which gets the ack instead). Resending the
-// same clientID returns the stored message and delivers nothing again.
-func (s *Service) SendPrivate(ctx context.Context, id Identity, conn, peerID, content, clientID string) (Message, error) {
-	if err := ValidText("content", content); err != nil {
-		return Message{}, err
-	}
-	if err := ValidClientID(clientID); err != nil {
-		return Message{}, err
-	}
-	m := Message{Kind: KindPrivate, To: peerID, Content: content}
-	return s.storeAndDeliver(ctx, id, conn, m, clientID)
+// PrivateSend is a private text message to send.
+type PrivateSend struct {
+	To, Content string
+	// ClientID is the client's id of the send, its idempotency key.
+	ClientID string
 }
 
-func (s *Service) storeAndDeliver(ctx context.Context, id Identity, conn string, m Message, clientID string) (Message, error) {
-	if err := s.checkPeer(ctx, id, m.To); err != nil {
+// Acked is told a send's receipt as soon as the message is durably stored,
+// before it is delivered, so that the sender's ack goes out first. It may
+// be nil.
+type Acked func(Receipt)
+
+// SendPrivate stores a text message and delivers it to every connection of
+// the recipient and to the sender's other connections. Resending the same
+// ClientID returns the stored message and delivers nothing again.
+func (s *Service) SendPrivate(ctx context.Context, from Sender, in PrivateSend, acked Acked) (Message, error) {
+	if err := ValidText("content", in.Content); err != nil {
 		return Message{}, err
 	}
-	if stored, resent, err := s.admit(ctx, id.UserID, clientID); err != nil || resent {
-		return stored, err
+	if err := ValidClientID(in.ClientID); err != nil {
+		return Message{}, err
 	}
-	m.MessageID, m.From, m.FromName, m.At = s.newID(), id.UserID, id.Username, s.clock()
-	stored, created, err := s.store.SaveMessage(ctx, m, idemKey(id.UserID, clientID))
+	if err := ValidID("to", in.To); err != nil {
+		return Message{}, err
+	}
+	m := Message{Kind: KindPrivate, To: in.To, Content: in.Content, ClientID: in.ClientID}
+	return s.storeAndDeliver(ctx, from, m, nil, acked, nil)
+}
+
+// storeAndDeliver stores a private message from the sender and delivers
+// it. prepared, when set, is the sender and recipient already looked up;
+// admit, when set, replaces the send rate limit.
+func (s *Service) storeAndDeliver(ctx context.Context, from Sender, m Message, prepared *privateContext, acked Acked, admit func(context.Context) error) (Message, error) {
+	pc := prepared
+	if pc == nil {
+		c, err := s.privateContext(ctx, from, m.To)
+		if err != nil {
+			return Message{}, err
+		}
+		pc = &c
+	}
+	m.From, m.FromName, m.At = pc.sender.UserID, pc.sender.Username, s.clock()
+	if admit == nil {
+		admit = s.admitSend(m.From)
+	}
+	stored, created, err := s.store.SavePrivate(ctx, m, admit)
 	if err != nil {
+		var r *Refusal
+		if errors.As(err, &r) || errors.Is(err, ErrBadRequest) {
+			return Message{}, err
+		}
 		return Message{}, fmt.Errorf("send: %w", err)
 	}
+	if acked != nil {
+		acked(receipt(stored))
+	}
 	if created {
-		if err := s.send(ctx, []string{stored.To, stored.From}, conn, true, s.render(ctx, stored)); err != nil {
-			return Message{}, fmt.Errorf("send: %w", err)
+		kind := "private"
+		if stored.Kind == KindPrivateFile {
+			kind = "file"
 		}
+		s.metrics.Count(ctx, MetricMessagesStored, 1, Label{Name: "Kind", Value: kind})
+		targets := append(append([]Target(nil), pc.peer.Conns...), pc.sender.Siblings...)
+		s.deliver(ctx, targets, from.ConnID, true, MessageEvent{s.view(ctx, stored)})
 	}
 	return stored, nil
 }
 
-// MessageDeleted is the message-deleted action.
-func (s *Service) MessageDeleted(ctx context.Context, call Call, req protocol.Request) ([]any, error) {
-	id, err := s.identify(ctx, call)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.DeleteMessage(ctx, id, call.ConnID, req.MessageID); err != nil {
-		return nil, err
-	}
-	return []any{protocol.Ack{Type: protocol.TypeAck, ID: req.ID, MessageID: req.MessageID}}, nil
+type privateContext struct {
+	sender Connection
+	peer   Peer
 }
 
-// DeleteMessage deletes a private message sent by id, with its file, and
-// tells the other party (and the sender's other connections). Only the
-// sender may: anyone else is forbidden, as the protocol says.
-func (s *Service) DeleteMessage(ctx context.Context, id Identity, conn, messageID string) error {
+// privateContext looks up the sender and the recipient of a private
+// message, refusing a recipient that does not exist or is the sender.
+func (s *Service) privateContext(ctx context.Context, from Sender, to string) (privateContext, error) {
+	if err := ValidID("to", to); err != nil {
+		return privateContext{}, err
+	}
+	sender, peer, err := s.store.PrivateContext(ctx, from, to)
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		return privateContext{}, refuse(ErrUnauthorized, "log in first")
+	case errors.Is(err, ErrNotFound):
+		return privateContext{}, refuse(ErrNotFound, "no such user")
+	case err != nil:
+		return privateContext{}, fmt.Errorf("send: %w", err)
+	}
+	if to == sender.UserID {
+		return privateContext{}, badInput("to", "cannot message yourself")
+	}
+	return privateContext{sender: sender, peer: peer}, nil
+}
+
+// DeleteMessage deletes a private message, with its file, and tells the
+// other party and the sender's other connections. Only the sender may:
+// anyone else is forbidden, as the protocol says.
+func (s *Service) DeleteMessage(ctx context.Context, from Sender, messageID string) error {
 	if err := ValidID("messageId", messageID); err != nil {
 		return err
 	}
-	m, err := s.store.GetMessage(ctx, messageID)
-	if errors.Is(err, ErrNotFound) || (err == nil && m.Kind == KindGroup) {
-		return refuse(ErrNotFound, "no such message")
+	me, err := s.senderConnection(ctx, from)
+	if err != nil {
+		return err
 	}
+	m, err := s.store.DeleteMessage(ctx, me.UserID, messageID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return refuse(ErrNotFound, "no such message")
+	case errors.Is(err, ErrForbidden):
+		return refuse(ErrForbidden, "only the sender may delete a message")
+	case err != nil:
+		return fmt.Errorf("delete: %w", err)
+	case m.Deleted:
+		return nil
+	}
+	if m.File != nil {
+		if err := need(s.files.store); err == nil {
+			if err := s.files.store.Delete(ctx, m.File.Key); err != nil {
+				s.log.WarnContext(ctx, "delete file of deleted message", "err", err)
+			}
+		}
+	}
+	peers, err := s.store.Peers(ctx, []string{m.To})
 	if err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
-	if m.From != id.UserID {
-		return refuse(ErrForbidden, "only the sender may delete a message")
-	}
-	if m.Deleted {
-		return nil
-	}
-	if _, err := s.store.MarkDeleted(ctx, messageID); err != nil {
-		return fmt.Errorf("delete: %w", err)
-	}
-	if m.File != nil {
-		if err := s.files.store.Delete(ctx, m.File.Key); err != nil {
-			s.log.WarnContext(ctx, "delete file of deleted message", "err", err)
-		}
-	}
-	toPeer := protocol.MessageDeleted{Type: protocol.TypeMessageDeleted, MessageID: m.MessageID, ChatWith: id.UserID}
-	if err := s.send(ctx, []string{m.To}, conn, true, toPeer); err != nil {
-		return fmt.Errorf("delete: %w", err)
-	}
-	toSelf := protocol.MessageDeleted{Type: protocol.TypeMessageDeleted, MessageID: m.MessageID, ChatWith: m.To}
-	if err := s.send(ctx, []string{id.UserID}, conn, true, toSelf); err != nil {
-		return fmt.Errorf("delete: %w", err)
-	}
+	s.deliver(ctx, peers[m.To].Conns, from.ConnID, true, DeletedEvent{MessageID: m.MessageID, ChatWith: me.UserID})
+	s.deliver(ctx, me.Siblings, from.ConnID, true, DeletedEvent{MessageID: m.MessageID, ChatWith: m.To})
 	return nil
 }
 
-// History returns one page of id's conversation with peerID, newest first.
-// Reading the newest page (no cursor) marks the conversation read; paging
-// back and catching up in the background (after) do not, since the user
-// has not seen those messages yet.
-func (s *Service) History(ctx context.Context, id Identity, peerID string, p Page) (protocol.MessagePage, error) {
-	if err := ValidID("peerId", peerID); err != nil {
-		return protocol.MessagePage{}, err
+// senderConnection returns who sends, with their connections: the
+// connection's record, or, for an HTTP request, the user's connections.
+func (s *Service) senderConnection(ctx context.Context, from Sender) (Connection, error) {
+	if from.Identity == nil {
+		return s.connection(ctx, from.ConnID)
 	}
+	peers, err := s.store.Peers(ctx, []string{from.Identity.UserID})
+	if err != nil {
+		return Connection{}, fmt.Errorf("sender: %w", err)
+	}
+	return Connection{UserID: from.Identity.UserID, Username: from.Identity.Username, Siblings: peers[from.Identity.UserID].Conns}, nil
+}
+
+// HistoryPage is one page of messages, newest first; Next is the cursor of
+// the following page, empty when there is none.
+type HistoryPage struct {
+	Messages []MessageView
+	Next     string
+}
+
+// History returns one page of id's conversation with peerID, newest first.
+// Reading history changes no read marker: only MarkRead does.
+func (s *Service) History(ctx context.Context, id Identity, peerID string, p Page) (HistoryPage, error) {
+	if err := ValidID("peerId", peerID); err != nil {
+		return HistoryPage{}, err
+	}
+	p, err := validPage(p)
+	if err != nil {
+		return HistoryPage{}, err
+	}
+	peers, err := s.store.Peers(ctx, []string{peerID})
+	if err != nil {
+		return HistoryPage{}, fmt.Errorf("history: %w", err)
+	}
+	if _, ok := peers[peerID]; !ok {
+		return HistoryPage{}, refuse(ErrNotFound, "no such user")
+	}
+	return s.page(ctx, p, func(p Page) ([]Message, error) { return s.store.ListMessages(ctx, id.UserID, peerID, p) })
+}
+
+func validPage(p Page) (Page, error) {
 	if p.Before != "" && p.After != "" {
-		return protocol.MessagePage{}, badInput("before", "use before or after, not both")
+		return p, badInput("before", "use before or after, not both")
 	}
 	for field, v := range map[string]string{"before": p.Before, "after": p.After} {
 		if v != "" {
 			if err := ValidID(field, v); err != nil {
-				return protocol.MessagePage{}, err
+				return p, err
 			}
 		}
 	}
@@ -129,21 +200,23 @@ func (s *Service) History(ctx context.Context, id Identity, peerID string, p Pag
 		p.Limit = DefaultPageLimit
 	}
 	if p.Limit < 1 || p.Limit > MaxPageLimit {
-		return protocol.MessagePage{}, badInput("limit", "1 to 100")
+		return p, badInput("limit", "1 to 100")
 	}
-	if _, err := s.store.UserByID(ctx, peerID); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return protocol.MessagePage{}, refuse(ErrNotFound, "no such user")
-		}
-		return protocol.MessagePage{}, fmt.Errorf("history: %w", err)
-	}
+	return p, nil
+}
+
+// page reads one page more than asked, to tell whether another follows.
+func (s *Service) page(ctx context.Context, p Page, list func(Page) ([]Message, error)) (HistoryPage, error) {
 	want := p.Limit
-	p.Limit++ // one more tells whether another page follows
-	msgs, err := s.store.ListMessages(ctx, ConversationID(id.UserID, peerID), p)
-	if err != nil {
-		return protocol.MessagePage{}, fmt.Errorf("history: %w", err)
+	p.Limit++
+	msgs, err := list(p)
+	if errors.Is(err, ErrBadRequest) {
+		return HistoryPage{}, err
 	}
-	page := protocol.MessagePage{Messages: []protocol.ChatMessage{}}
+	if err != nil {
+		return HistoryPage{}, fmt.Errorf("history: %w", err)
+	}
+	page := HistoryPage{Messages: []MessageView{}}
 	more := len(msgs) > want
 	if more {
 		if p.After != "" {
@@ -153,7 +226,7 @@ func (s *Service) History(ctx context.Context, id Identity, peerID string, p Pag
 		}
 	}
 	for _, m := range msgs {
-		page.Messages = append(page.Messages, s.render(ctx, m))
+		page.Messages = append(page.Messages, s.view(ctx, m))
 	}
 	if more {
 		if p.After != "" {
@@ -162,47 +235,92 @@ func (s *Service) History(ctx context.Context, id Identity, peerID string, p Pag
 			page.Next = msgs[len(msgs)-1].MessageID
 		}
 	}
-	if p.Before == "" && p.After == "" {
-		if err := s.store.MarkRead(ctx, id.UserID, peerID); err != nil {
-			return protocol.MessagePage{}, fmt.Errorf("history: %w", err)
-		}
-	}
 	return page, nil
 }
 
-// Conversations lists id's conversations with their peers, last message
-// and unread count, most recent first.
-func (s *Service) Conversations(ctx context.Context, id Identity) ([]protocol.ConversationInfo, error) {
+// maxPeers is how many users one Peers or Targets call may name.
+const maxPeers = 100
+
+// ConversationView is one item of a user's conversation list.
+type ConversationView struct {
+	Peer         Peer
+	LastMessage  *MessageView
+	Unread       int
+	ReadUpTo     string
+	PeerReadUpTo string
+}
+
+// Conversations lists id's conversations with their peers (and whether
+// they are online), last message, unread count and read markers, most
+// recent first.
+func (s *Service) Conversations(ctx context.Context, id Identity) ([]ConversationView, error) {
 	convs, err := s.store.Conversations(ctx, id.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("conversations: %w", err)
 	}
-	users := map[string]User{}
-	for i := 0; i < len(convs); i += 100 {
-		ids := make([]string, 0, 100)
-		for _, c := range convs[i:min(i+100, len(convs))] {
+	peers := map[string]Peer{}
+	for i := 0; i < len(convs); i += maxPeers {
+		ids := make([]string, 0, maxPeers)
+		for _, c := range convs[i:min(i+maxPeers, len(convs))] {
 			ids = append(ids, c.PeerID)
 		}
-		got, err := s.store.UsersByID(ctx, ids)
+		got, err := s.store.Peers(ctx, ids)
 		if err != nil {
 			return nil, fmt.Errorf("conversations: %w", err)
 		}
 		for k, v := range got {
-			users[k] = v
+			peers[k] = v
 		}
 	}
-	out := make([]protocol.ConversationInfo, 0, len(convs))
+	now := s.clock()
+	out := make([]ConversationView, 0, len(convs))
 	for _, c := range convs {
-		u := users[c.PeerID]
-		info := protocol.ConversationInfo{
-			Peer:   protocol.UserInfo{UserID: c.PeerID, Username: u.Username, Avatar: u.Avatar},
-			Unread: c.Unread,
+		p, ok := peers[c.PeerID]
+		if !ok {
+			p = Peer{User: User{UserID: c.PeerID}}
 		}
+		p.LastSeen = lastSeen(p, now)
+		v := ConversationView{Peer: p, Unread: c.Unread, ReadUpTo: c.ReadUpTo, PeerReadUpTo: c.PeerReadUpTo}
 		if c.LastMessage != nil {
-			lm := s.render(ctx, *c.LastMessage)
-			info.LastMessage = &lm
+			lm := s.view(ctx, *c.LastMessage)
+			v.LastMessage = &lm
 		}
-		out = append(out, info)
+		out = append(out, v)
 	}
 	return out, nil
+}
+
+// MarkRead moves the caller's read marker in the conversation with peerID
+// up to messageID, one of its messages, and tells the peer and the
+// caller's other connections. A marker never moves back: an older message
+// changes nothing and tells no one.
+func (s *Service) MarkRead(ctx context.Context, call Call, peerID, messageID string) error {
+	if err := ValidID("peerId", peerID); err != nil {
+		return err
+	}
+	if err := ValidID("messageId", messageID); err != nil {
+		return err
+	}
+	me, err := s.connection(ctx, call.ConnID)
+	if err != nil {
+		return err
+	}
+	_, moved, err := s.store.MarkRead(ctx, me.UserID, peerID, messageID)
+	if errors.Is(err, ErrNotFound) {
+		return refuse(ErrNotFound, "no such message in that conversation")
+	}
+	if err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	if !moved {
+		return nil
+	}
+	at := s.clock()
+	peers, err := s.store.Peers(ctx, []string{peerID})
+	if err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	s.deliver(ctx, peers[peerID].Conns, call.ConnID, true, ReadEvent{ChatWith: me.UserID, By: me.UserID, MessageID: messageID, At: at})
+	s.deliver(ctx, me.Siblings, call.ConnID, true, ReadEvent{ChatWith: peerID, By: me.UserID, MessageID: messageID, At: at})
+	return nil
 }

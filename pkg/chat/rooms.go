@@ -4,132 +4,290 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/minichatbar/minichat/pkg/protocol"
+	"sync"
 )
 
-// JoinRoom seats the caller on the first free seat of req.Room. The joiner
-// and everyone in the room get the new seats and a join notice; a full room
-// answers `full`; a user already seated just gets the seats again.
-func (s *Service) JoinRoom(ctx context.Context, call Call, req protocol.Request) ([]any, error) {
+// JoinResult is what a joiner learns: the room, and whether they took a
+// seat now (Joined), already held one, or found it full.
+type JoinResult struct {
+	Room   Room
+	Joined bool
+	Full   bool
+	// Notice is the join notice everyone in the room was sent, when Joined.
+	Notice NoticeEvent
+}
+
+// JoinRoom seats the caller on the first free seat of room. The joiner's
+// other connections and everyone in the room get the new seats and a join
+// notice; a user already seated just gets the seats again. Before anyone
+// is told the room is full, seats whose holder has no live connection
+// left (a $disconnect that never came) are freed.
+func (s *Service) JoinRoom(ctx context.Context, call Call, room string) (JoinResult, error) {
+	if err := ValidRoom(room); err != nil {
+		return JoinResult{}, err
+	}
 	id, err := s.identify(ctx, call)
 	if err != nil {
-		return nil, err
+		return JoinResult{}, err
 	}
-	if err := ValidRoom(req.Room); err != nil {
-		return nil, err
+	r, changed, err := s.store.JoinRoom(ctx, room, id)
+	if errors.Is(err, ErrRoomFull) && s.freeGhostSeats(ctx, room) {
+		r, changed, err = s.store.JoinRoom(ctx, room, id)
 	}
-	r, changed, err := s.store.JoinRoom(ctx, req.Room, Seat{UserID: id.UserID, Username: id.Username})
 	if errors.Is(err, ErrRoomFull) {
-		return []any{protocol.Full{Type: protocol.TypeFull, ID: req.ID, Room: req.Room}}, nil
+		s.metrics.Count(ctx, MetricSeatsFull, 1, Label{})
+		return JoinResult{Room: Room{Name: room, Epoch: r.Epoch}, Full: true}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("join room: %w", err)
+		return JoinResult{}, fmt.Errorf("join room: %w", err)
 	}
-	update := RenderRoom(r, req.ID)
 	if !changed {
-		return []any{update}, nil
+		return JoinResult{Room: r}, nil
 	}
-	notice := protocol.Notice{
-		Type: protocol.TypeNotice, Room: r.Name, Event: protocol.EventJoin,
-		UserID: id.UserID, Username: id.Username, Text: id.Username + " entered the room",
+	notice := NoticeEvent{Room: r.Name, Epoch: r.Epoch, Kind: NoticeJoin, User: id}
+	s.deliver(ctx, r.Targets(), call.ConnID, true, RoomEvent{Room: r}, notice)
+	return JoinResult{Room: r, Joined: true, Notice: notice}, nil
+}
+
+// freeGhostSeats frees the seats of a full room whose holders have no live
+// connection: every connection on the seat expired or answers that it is
+// gone. It reports whether it freed any.
+func (s *Service) freeGhostSeats(ctx context.Context, room string) bool {
+	r, err := s.store.GetRoom(ctx, room)
+	if err != nil {
+		s.log.WarnContext(ctx, "look for ghost seats", "err", err)
+		return false
 	}
-	update.ID = ""
-	if err := s.send(ctx, r.Members(), call.ConnID, true, update, notice); err != nil {
-		return nil, fmt.Errorf("join room: %w", err)
+	now := s.now()
+	type ghost struct {
+		user  Identity
+		conns []string
 	}
-	update.ID = req.ID
-	return []any{update, notice}, nil
+	var (
+		mu     sync.Mutex
+		ghosts []ghost
+		wg     sync.WaitGroup
+	)
+	for _, seat := range r.Seats {
+		if seat.UserID == "" {
+			continue
+		}
+		wg.Go(func() {
+			var dead []string
+			for _, c := range seat.Conns {
+				if c.ExpiresAt.IsZero() || c.ExpiresAt.After(now) {
+					alive, err := s.push.Alive(ctx, c.ConnID)
+					if err != nil || alive {
+						// Unsure or alive: the seat stays taken.
+						return
+					}
+				}
+				dead = append(dead, c.ConnID)
+			}
+			mu.Lock()
+			ghosts = append(ghosts, ghost{Identity{UserID: seat.UserID, Username: seat.Username}, dead})
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for _, g := range ghosts {
+		s.log.InfoContext(ctx, "freeing the seats of a user with no live connection", "user", g.user.UserID, "room", room)
+		last, left, err := s.store.Forget(ctx, g.user.UserID, g.conns)
+		if err != nil {
+			s.log.WarnContext(ctx, "forget dead connections", "err", err)
+			continue
+		}
+		if last {
+			s.wentOffline(ctx, g.user, left, "", true)
+		}
+		// Else a connection of theirs opened after the room was read: not a
+		// ghost after all.
+	}
+	return len(ghosts) > 0
 }
 
 // LeaveRoom frees the caller's seat. Leaving a room where one holds no seat
-// is acknowledged too: the result, not sitting there, is the same.
-func (s *Service) LeaveRoom(ctx context.Context, call Call, req protocol.Request) ([]any, error) {
+// succeeds too: the result, not sitting there, is the same.
+func (s *Service) LeaveRoom(ctx context.Context, call Call, room string) error {
+	if err := ValidRoom(room); err != nil {
+		return err
+	}
 	id, err := s.identify(ctx, call)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := ValidRoom(req.Room); err != nil {
-		return nil, err
-	}
-	if _, err := s.leave(ctx, id, req.Room, call.ConnID, true); err != nil {
-		return nil, err
-	}
-	return []any{protocol.Ack{Type: protocol.TypeAck, ID: req.ID}}, nil
+	_, err = s.leave(ctx, id, room, call.ConnID, true)
+	return err
 }
 
 // leave frees id's seat in room and tells the remaining members and the
 // leaver's other connections.
 func (s *Service) leave(ctx context.Context, id Identity, room, exclude string, cleanup bool) (bool, error) {
-	r, changed, err := s.store.LeaveRoom(ctx, room, id.UserID)
+	r, freed, changed, err := s.store.LeaveRoom(ctx, room, id.UserID)
 	if err != nil {
 		return false, fmt.Errorf("leave room: %w", err)
 	}
 	if !changed {
 		return false, nil
 	}
-	notice := protocol.Notice{
-		Type: protocol.TypeNotice, Room: room, Event: protocol.EventLeave,
-		UserID: id.UserID, Username: id.Username, Text: id.Username + " left the room",
-	}
-	users := append(r.Members(), id.UserID)
-	if err := s.send(ctx, users, exclude, cleanup, RenderRoom(r, ""), notice); err != nil {
-		return true, fmt.Errorf("leave room: %w", err)
-	}
+	s.announceLeave(ctx, id, Left{Room: r, Freed: freed}, exclude, cleanup)
 	return true, nil
 }
 
-// GroupMessage stores a room message and delivers it to every connection of
+// announceLeave tells the remaining members of a room, and the leaver's
+// other connections, that the leaver's seat is free.
+func (s *Service) announceLeave(ctx context.Context, id Identity, l Left, exclude string, cleanup bool) {
+	notice := NoticeEvent{Room: l.Room.Name, Epoch: l.Room.Epoch, Kind: NoticeLeave, User: id}
+	targets := append(l.Room.Targets(), l.Freed.Conns...)
+	s.deliver(ctx, targets, exclude, cleanup, RoomEvent{Room: l.Room}, notice)
+}
+
+// GroupSend is a room message to send.
+type GroupSend struct {
+	Room, Msg, ClientID string
+}
+
+// SendGroup stores a room message and delivers it to every connection of
 // everyone seated, the sender's included.
-func (s *Service) GroupMessage(ctx context.Context, call Call, req protocol.Request) ([]any, error) {
-	id, err := s.identify(ctx, call)
+func (s *Service) SendGroup(ctx context.Context, call Call, in GroupSend, acked Acked) (Message, error) {
+	if err := ValidRoom(in.Room); err != nil {
+		return Message{}, err
+	}
+	if err := ValidText("msg", in.Msg); err != nil {
+		return Message{}, err
+	}
+	if err := ValidClientID(in.ClientID); err != nil {
+		return Message{}, err
+	}
+	r, id, err := s.seated(ctx, call, in.Room)
 	if err != nil {
-		return nil, err
+		return Message{}, err
 	}
-	if err := ValidRoom(req.Room); err != nil {
-		return nil, err
-	}
-	if err := ValidText("msg", req.Msg); err != nil {
-		return nil, err
-	}
-	if stored, resent, err := s.admit(ctx, id.UserID, req.ID); err != nil || resent {
-		if err != nil {
-			return nil, err
+	m := Message{Kind: KindGroup, From: id.UserID, FromName: id.Username, Room: in.Room, Content: in.Msg, At: s.clock(), ClientID: in.ClientID}
+	stored, created, err := s.store.SaveGroup(ctx, r, m, s.admitSend(id.UserID))
+	if err != nil {
+		var r *Refusal
+		if errors.As(err, &r) || errors.Is(err, ErrBadRequest) {
+			return Message{}, err
 		}
-		return []any{ack(req.ID, stored)}, nil
+		return Message{}, fmt.Errorf("group message: %w", err)
 	}
-	r, err := s.store.GetRoom(ctx, req.Room)
-	if err != nil {
-		return nil, fmt.Errorf("group message: %w", err)
-	}
-	if r.SeatOf(id.UserID) < 0 {
-		return nil, refuse(ErrForbidden, "take a seat in the room first")
-	}
-	m := Message{
-		MessageID: s.newID(), Kind: KindGroup, From: id.UserID, FromName: id.Username,
-		Room: req.Room, Content: req.Msg, At: s.clock(),
-	}
-	stored, created, err := s.store.SaveMessage(ctx, m, idemKey(id.UserID, req.ID))
-	if err != nil {
-		return nil, fmt.Errorf("group message: %w", err)
+	if acked != nil {
+		acked(receipt(stored))
 	}
 	if created {
-		if err := s.send(ctx, r.Members(), "", true, RenderMessage(stored, "")); err != nil {
-			return nil, fmt.Errorf("group message: %w", err)
-		}
+		s.metrics.Count(ctx, MetricMessagesStored, 1, Label{Name: "Kind", Value: "group"})
+		s.deliver(ctx, r.Targets(), "", true, MessageEvent{MessageView{Message: stored}})
 	}
-	return []any{ack(req.ID, stored)}, nil
+	return stored, nil
+}
+
+// seated returns the room and who the caller is, refusing a caller who
+// holds no seat there. A caller whose connection is on a seat needs no
+// lookup of its own.
+func (s *Service) seated(ctx context.Context, call Call, room string) (Room, Identity, error) {
+	r, err := s.store.GetRoom(ctx, room)
+	if err != nil {
+		return Room{}, Identity{}, fmt.Errorf("room: %w", err)
+	}
+	if i := r.SeatOfConn(call.ConnID); i >= 0 && call.Identity == nil {
+		return r, Identity{UserID: r.Seats[i].UserID, Username: r.Seats[i].Username}, nil
+	}
+	id, err := s.identify(ctx, call)
+	if err != nil {
+		return Room{}, Identity{}, err
+	}
+	if r.SeatOf(id.UserID) < 0 {
+		return Room{}, Identity{}, refuse(ErrForbidden, "take a seat in the room first")
+	}
+	return r, id, nil
 }
 
 // RoomInfo returns a room's seats (GET /api/rooms/{room}).
-func (s *Service) RoomInfo(ctx context.Context, _ Identity, room string) (protocol.RoomInfo, error) {
+func (s *Service) RoomInfo(ctx context.Context, _ Identity, room string) (Room, error) {
 	if err := ValidRoom(room); err != nil {
-		return protocol.RoomInfo{}, err
+		return Room{}, err
 	}
 	r, err := s.store.GetRoom(ctx, room)
 	if err != nil {
-		return protocol.RoomInfo{}, fmt.Errorf("room: %w", err)
+		return Room{}, fmt.Errorf("room: %w", err)
 	}
-	u := RenderRoom(r, "")
-	return protocol.RoomInfo{Room: u.Room, Version: u.Version, Seats: u.Seats}, nil
+	r.Name = room
+	return r, nil
+}
+
+// RoomHistory returns one page of the room's messages of its current
+// epoch, newest first. Only a user seated there may read it.
+func (s *Service) RoomHistory(ctx context.Context, id Identity, room string, p Page) (HistoryPage, error) {
+	if err := ValidRoom(room); err != nil {
+		return HistoryPage{}, err
+	}
+	p, err := validPage(p)
+	if err != nil {
+		return HistoryPage{}, err
+	}
+	r, err := s.store.GetRoom(ctx, room)
+	if err != nil {
+		return HistoryPage{}, fmt.Errorf("room history: %w", err)
+	}
+	if r.SeatOf(id.UserID) < 0 {
+		return HistoryPage{}, refuse(ErrForbidden, "take a seat in the room to read its history")
+	}
+	return s.page(ctx, p, func(p Page) ([]Message, error) { return s.store.RoomMessages(ctx, room, r.Epoch, p) })
+}
+
+// TypingInput is a typing indicator: to a user (To) or in a room.
+type TypingInput struct {
+	To, Room, State string
+}
+
+// Typing relays a typing indicator to the peer's connections, or to
+// everyone seated in the room but the sender. It needs what a send needs
+// (a seat, an existing peer) but stores nothing and does not count as a
+// send; relayed is false when the typing limit dropped it, which the
+// protocol answers with silence.
+func (s *Service) Typing(ctx context.Context, call Call, in TypingInput) (relayed bool, err error) {
+	if in.State != TypingStart && in.State != TypingStop {
+		return false, badInput("state", `"start" or "stop"`)
+	}
+	if (in.To == "") == (in.Room == "") {
+		return false, badInput("to", "name either to or room")
+	}
+	var (
+		id      Identity
+		targets []Target
+		ev      TypingEvent
+	)
+	if in.To != "" {
+		pc, err := s.privateContext(ctx, call.Sender(), in.To)
+		if err != nil {
+			return false, err
+		}
+		id, targets = pc.sender.Identity(), pc.peer.Conns
+		ev = TypingEvent{From: id, To: in.To, State: in.State}
+	} else {
+		if err := ValidRoom(in.Room); err != nil {
+			return false, err
+		}
+		r, who, err := s.seated(ctx, call, in.Room)
+		if err != nil {
+			return false, err
+		}
+		id = who
+		for _, seat := range r.Seats {
+			if seat.UserID != "" && seat.UserID != id.UserID {
+				targets = append(targets, seat.Conns...)
+			}
+		}
+		ev = TypingEvent{From: id, Room: in.Room, Epoch: r.Epoch, State: in.State}
+	}
+	ok, _, err := s.limiter.Allow(ctx, "typing#"+id.UserID, s.limits.TypingRate, s.limits.TypingBurst, s.now())
+	if err != nil {
+		return false, fmt.Errorf("typing limit: %w", err)
+	}
+	if !ok {
+		return false, nil
+	}
+	s.deliver(ctx, targets, call.ConnID, true, ev)
+	return true, nil
 }

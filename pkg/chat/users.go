@@ -6,88 +6,124 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/minichatbar/minichat/pkg/protocol"
 )
 
-// loginWindow is the fixed window of the failed-login limits.
+// loginWindow is the fixed window of the failed-login and registration
+// limits.
 const loginWindow = time.Minute
+
+// Session is a signed-in user's token.
+type Session struct {
+	Identity
+	Token     string
+	ExpiresAt time.Time
+}
 
 // Register creates an account and returns a session for it. Each source
 // IP may try a bounded number of registrations a minute, so that names
 // cannot be hoarded or probed in bulk.
-func (s *Service) Register(ctx context.Context, username, password, sourceIP string) (protocol.Session, error) {
+func (s *Service) Register(ctx context.Context, username, password, sourceIP string) (Session, error) {
 	if err := ValidUsername(username); err != nil {
-		return protocol.Session{}, err
+		return Session{}, err
 	}
 	if err := ValidPassword(password); err != nil {
-		return protocol.Session{}, err
+		return Session{}, err
 	}
-	n, err := s.store.Hit(ctx, "register#ip#"+sourceIP, loginWindow, s.now())
+	if err := need(s.passwords); err != nil {
+		return Session{}, err
+	}
+	now := s.now()
+	n, err := s.limiter.Hit(ctx, "register#ip#"+sourceIP, loginWindow, now)
 	if err != nil {
-		return protocol.Session{}, fmt.Errorf("register limit: %w", err)
+		return Session{}, fmt.Errorf("register limit: %w", err)
 	}
 	if n > s.limits.RegistersPerIP {
-		return protocol.Session{}, refuse(ErrRateLimited, "too many registrations from this address, try again in a minute")
+		s.metrics.Count(ctx, MetricRateLimited, 1, Label{})
+		return Session{}, limited("too many registrations from this address, try again in a minute", untilNextWindow(now, loginWindow))
 	}
 	hash, err := s.passwords.Hash(password)
 	if err != nil {
-		return protocol.Session{}, fmt.Errorf("register: %w", err)
+		return Session{}, fmt.Errorf("register: %w", err)
 	}
 	u := User{UserID: s.newID(), Username: username, PasswordHash: hash, CreatedAt: s.clock()}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, ErrConflict) {
-			return protocol.Session{}, refuse(ErrConflict, "username taken")
+			return Session{}, refuse(ErrConflict, "username taken")
 		}
-		return protocol.Session{}, fmt.Errorf("register: %w", err)
+		return Session{}, fmt.Errorf("register: %w", err)
 	}
 	return s.session(Identity{UserID: u.UserID, Username: u.Username})
+}
+
+// untilNextWindow is how long until the fixed window containing now ends.
+func untilNextWindow(now time.Time, window time.Duration) time.Duration {
+	return window - time.Duration(now.UnixNano()%int64(window))
 }
 
 // LoginPassword checks a username and password and returns a session.
 // Unknown users and wrong passwords get the same answer after the same
 // work; repeated failures per username and per source IP are refused for
 // the rest of the minute.
-func (s *Service) LoginPassword(ctx context.Context, username, password, sourceIP string) (protocol.Session, error) {
+func (s *Service) LoginPassword(ctx context.Context, username, password, sourceIP string) (Session, error) {
 	if err := ValidUsername(username); err != nil {
-		return protocol.Session{}, refuse(ErrUnauthorized, "wrong username or password")
+		return Session{}, refuse(ErrUnauthorized, "wrong username or password")
 	}
 	if len(password) > 4*MaxPasswordChars {
-		return protocol.Session{}, refuse(ErrUnauthorized, "wrong username or password")
+		return Session{}, refuse(ErrUnauthorized, "wrong username or password")
+	}
+	if err := need(s.passwords); err != nil {
+		return Session{}, err
 	}
 	userKey := "loginfail#user#" + strings.ToLower(username)
 	ipKey := "loginfail#ip#" + sourceIP
 	if blocked, err := s.loginBlocked(ctx, userKey, ipKey); err != nil || blocked {
 		if err != nil {
-			return protocol.Session{}, err
+			return Session{}, err
 		}
-		return protocol.Session{}, refuse(ErrRateLimited, "too many failed logins, try again in a minute")
+		s.metrics.Count(ctx, MetricRateLimited, 1, Label{})
+		return Session{}, limited("too many failed logins, try again in a minute", untilNextWindow(s.now(), loginWindow))
 	}
 	u, err := s.store.UserByName(ctx, username)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return protocol.Session{}, fmt.Errorf("login: %w", err)
+		return Session{}, fmt.Errorf("login: %w", err)
 	}
-	hash := s.dummyHash
+	var hash string
 	if err == nil {
 		hash = u.PasswordHash
+	} else if hash, err = s.dummy(); err != nil {
+		return Session{}, err
 	}
-	if !s.passwords.Verify(hash, password) || err != nil {
+	if !s.passwords.Verify(hash, password) || u.UserID == "" {
 		s.loginFailed(ctx, userKey, ipKey)
-		return protocol.Session{}, refuse(ErrUnauthorized, "wrong username or password")
+		return Session{}, refuse(ErrUnauthorized, "wrong username or password")
 	}
 	return s.session(Identity{UserID: u.UserID, Username: u.Username})
 }
 
-func (s *Service) session(id Identity) (protocol.Session, error) {
+// dummy returns the hash a login of an unknown user is checked against.
+func (s *Service) dummy() (string, error) {
+	s.dummyOnce.Do(func() {
+		s.dummyHash, s.dummyErr = s.passwords.Hash("timing-equaliser-" + s.newID())
+	})
+	if s.dummyErr != nil {
+		return "", fmt.Errorf("login: %w", s.dummyErr)
+	}
+	return s.dummyHash, nil
+}
+
+func (s *Service) session(id Identity) (Session, error) {
+	if err := need(s.tokens); err != nil {
+		return Session{}, err
+	}
 	tok, exp, err := s.tokens.Issue(id)
 	if err != nil {
-		return protocol.Session{}, fmt.Errorf("session: %w", err)
+		return Session{}, fmt.Errorf("session: %w", err)
 	}
-	return protocol.Session{UserID: id.UserID, Username: id.Username, Token: tok, ExpiresAt: FormatTime(exp)}, nil
+	return Session{Identity: id, Token: tok, ExpiresAt: exp}, nil
 }
 
 // SearchUsers returns users whose name starts with prefix.
-func (s *Service) SearchUsers(ctx context.Context, _ Identity, prefix string) ([]protocol.UserInfo, error) {
+func (s *Service) SearchUsers(ctx context.Context, _ Identity, prefix string) ([]User, error) {
 	if !prefixPattern.MatchString(prefix) {
 		return nil, badInput("prefix", "at most 32 characters of A-Z a-z 0-9 _ . -")
 	}
@@ -95,78 +131,74 @@ func (s *Service) SearchUsers(ctx context.Context, _ Identity, prefix string) ([
 	if err != nil {
 		return nil, fmt.Errorf("search users: %w", err)
 	}
-	out := make([]protocol.UserInfo, 0, len(us))
-	for _, u := range us {
-		out = append(out, protocol.UserInfo{UserID: u.UserID, Username: u.Username, Avatar: u.Avatar})
-	}
-	return out, nil
+	return us, nil
 }
 
-// AvatarUpdated is the avatar-updated action.
-func (s *Service) AvatarUpdated(ctx context.Context, call Call, req protocol.Request) ([]any, error) {
-	id, err := s.identify(ctx, call)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.SetAvatar(ctx, id, call.ConnID, req.Avatar); err != nil {
-		return nil, err
-	}
-	return []any{protocol.Ack{Type: protocol.TypeAck, ID: req.ID}}, nil
-}
-
-// SetAvatar changes id's avatar and tells the users who share a room or a
-// conversation with them, and their own other connections. Its fan-out
-// grows with the user's conversations, so it has a rate limit of its own.
-func (s *Service) SetAvatar(ctx context.Context, id Identity, conn, avatar string) error {
+// SetAvatar changes the sender's text avatar (an emoji, say) and tells
+// the users who share a room or a conversation with them, and their own
+// other connections. Its fan-out grows with the user's conversations, so
+// it has a rate limit of its own.
+func (s *Service) SetAvatar(ctx context.Context, from Sender, avatar string) (User, error) {
 	if err := ValidAvatar(avatar); err != nil {
-		return err
+		return User{}, err
 	}
-	ok, err := s.store.Allow(ctx, "avatar#"+id.UserID, s.limits.AvatarRate, s.limits.AvatarBurst, s.now())
+	return s.changeAvatar(ctx, from, func(id Identity) (string, string, string, error) {
+		return avatar, "", "", nil
+	})
+}
+
+// changeAvatar applies a change that pick computes (the new text avatar,
+// image key and version) once the sender is known and within the limit.
+func (s *Service) changeAvatar(ctx context.Context, from Sender, pick func(Identity) (avatar, key, version string, err error)) (User, error) {
+	me, err := s.senderConnection(ctx, from)
 	if err != nil {
-		return fmt.Errorf("avatar: %w", err)
+		return User{}, err
+	}
+	ok, wait, err := s.limiter.Allow(ctx, "avatar#"+me.UserID, s.limits.AvatarRate, s.limits.AvatarBurst, s.now())
+	if err != nil {
+		return User{}, fmt.Errorf("avatar: %w", err)
 	}
 	if !ok {
-		return refuse(ErrRateLimited, "too many avatar changes, slow down")
+		s.metrics.Count(ctx, MetricRateLimited, 1, Label{})
+		return User{}, limited("too many avatar changes, slow down", wait)
 	}
-	if err := s.store.SetAvatar(ctx, id.UserID, avatar); err != nil {
-		return fmt.Errorf("avatar: %w", err)
-	}
-	audience := []string{id.UserID}
-	convs, err := s.store.Conversations(ctx, id.UserID)
+	avatar, key, version, err := pick(me.Identity())
 	if err != nil {
-		return fmt.Errorf("avatar: %w", err)
+		return User{}, err
 	}
-	for _, c := range convs {
-		audience = append(audience, c.PeerID)
-	}
-	rooms, err := s.store.RoomsOf(ctx, id.UserID)
+	u, rooms, err := s.store.SetAvatar(ctx, me.Identity(), avatar, key, version)
 	if err != nil {
-		return fmt.Errorf("avatar: %w", err)
+		return User{}, fmt.Errorf("avatar: %w", err)
 	}
-	for _, name := range rooms {
-		r, err := s.store.GetRoom(ctx, name)
+	peers, err := s.store.ConversationPeers(ctx, me.UserID)
+	if err != nil {
+		return User{}, fmt.Errorf("avatar: %w", err)
+	}
+	targets := append([]Target(nil), me.Siblings...)
+	for len(peers) > 0 || len(rooms) > 0 {
+		nu := min(len(peers), maxPeers)
+		nr := min(len(rooms), maxPeers-nu)
+		ts, err := s.store.Targets(ctx, peers[:nu], rooms[:nr])
 		if err != nil {
-			return fmt.Errorf("avatar: %w", err)
+			return User{}, fmt.Errorf("avatar: %w", err)
 		}
-		audience = append(audience, r.Members()...)
+		targets = append(targets, ts...)
+		peers, rooms = peers[nu:], rooms[nr:]
 	}
-	frame := protocol.AvatarUpdated{Type: protocol.TypeAvatarUpdated, UserID: id.UserID, Avatar: avatar}
-	if err := s.send(ctx, audience, conn, true, frame); err != nil {
-		return fmt.Errorf("avatar: %w", err)
-	}
-	return nil
+	s.deliver(ctx, targets, from.ConnID, true, AvatarEvent{User: u})
+	return u, nil
 }
 
 func (s *Service) loginBlocked(ctx context.Context, userKey, ipKey string) (bool, error) {
 	now := s.now()
-	n, err := s.store.Hits(ctx, userKey, loginWindow, now)
+	n, err := s.limiter.Hits(ctx, userKey, loginWindow, now)
 	if err != nil {
 		return false, fmt.Errorf("login limit: %w", err)
 	}
 	if n >= s.limits.LoginFailsPerUser {
 		return true, nil
 	}
-	n, err = s.store.Hits(ctx, ipKey, loginWindow, now)
+	n, err = s.limiter.Hits(ctx, ipKey, loginWindow, now)
 	if err != nil {
 		return false, fmt.Errorf("login limit: %w", err)
 	}
@@ -178,7 +210,7 @@ func (s *Service) loginBlocked(ctx context.Context, userKey, ipKey string) (bool
 func (s *Service) loginFailed(ctx context.Context, userKey, ipKey string) {
 	now := s.now()
 	for _, k := range []string{userKey, ipKey} {
-		if _, err := s.store.Hit(ctx, k, loginWindow, now); err != nil {
+		if _, err := s.limiter.Hit(ctx, k, loginWindow, now); err != nil {
 			s.log.WarnContext(ctx, "count failed login", "err", err)
 		}
 	}

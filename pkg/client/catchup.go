@@ -88,7 +88,9 @@ func (c *Client) catchUp(gen uint64, from time.Time, lost <-chan struct{}) {
 }
 
 // fetchMissed returns the private messages with ids after cursor, of every
-// conversation whose last message is after it.
+// conversation whose last message is after it. History is walked from the
+// newest message back, because the server takes only its own message ids
+// as cursors.
 func (c *Client) fetchMissed(ctx context.Context, cursor string) ([]protocol.ChatMessage, error) {
 	convs, err := c.Conversations(ctx)
 	if err != nil {
@@ -99,17 +101,24 @@ func (c *Client) fetchMissed(ctx context.Context, cursor string) ([]protocol.Cha
 		if cv.LastMessage == nil || cv.LastMessage.MessageID <= cursor {
 			continue
 		}
-		after := cursor
+		before := ""
 		for {
-			page, err := c.History(ctx, cv.Peer.UserID, HistoryQuery{After: after, Limit: catchUpPage})
+			page, err := c.History(ctx, cv.Peer.UserID, HistoryQuery{Before: before, Limit: catchUpPage})
 			if err != nil {
 				return msgs, err
 			}
-			msgs = append(msgs, page.Messages...)
-			if page.Next == "" || page.Next <= after {
+			older := false
+			for _, m := range page.Messages {
+				if m.MessageID <= cursor {
+					older = true
+					break
+				}
+				msgs = append(msgs, m)
+			}
+			if older || page.Next == "" || page.Next == before {
 				break
 			}
-			after = page.Next
+			before = page.Next
 		}
 	}
 	return msgs, nil

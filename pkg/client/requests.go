@@ -213,9 +213,11 @@ func (c *Client) answer(h frameHead, data []byte) {
 	case kindSend:
 		if h.Type == protocol.TypeAck {
 			var a protocol.Ack
-			if json.Unmarshal(data, &a) == nil && a.MessageID != "" {
-				// The sender's own message never comes back to this
-				// connection live; catch-up must not bring it either.
+			if json.Unmarshal(data, &a) == nil && a.MessageID != "" && a.Room == "" {
+				// The sender's own private message never comes back to
+				// this connection live; catch-up must not bring it
+				// either. A room echoes a message to every seat, the
+				// sender's included, so a room's ack marks nothing.
 				c.seen.add(a.MessageID)
 				c.noteTimeLocked(a.At)
 			}

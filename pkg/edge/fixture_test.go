@@ -20,10 +20,11 @@ import (
 
 	"github.com/minichatbar/minichat/pkg/auth"
 	"github.com/minichatbar/minichat/pkg/chat"
-	"github.com/minichatbar/minichat/pkg/chat/filestest"
 	"github.com/minichatbar/minichat/pkg/edge"
+	"github.com/minichatbar/minichat/pkg/memlimit"
 	"github.com/minichatbar/minichat/pkg/protocol"
 	"github.com/minichatbar/minichat/pkg/store/boltstore"
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 // testSecret signs the fixture's tokens; otherSecret signs tokens the
@@ -37,8 +38,8 @@ var (
 const allowedOrigin = "https://chat.example"
 
 // Ids are deterministic so that checked-in fuzz seeds can name users:
-// NewService takes the first id (its timing-equaliser hash), alice the
-// second and bob the third.
+// alice takes the second id and bob the third (the first was once the
+// service's, and the seeds kept the numbering).
 const (
 	aliceID = "00000000-0000-7000-8000-000000000002"
 	bobID   = "00000000-0000-7000-8000-000000000003"
@@ -73,6 +74,8 @@ func (r *recorder) Push(_ context.Context, connID string, data []byte) error {
 
 func (r *recorder) Disconnect(context.Context, string) error { return nil }
 
+func (r *recorder) Alive(context.Context, string) (bool, error) { return true, nil }
+
 // take returns and forgets the frames pushed so far.
 func (r *recorder) take() []pushed {
 	r.mu.Lock()
@@ -90,8 +93,8 @@ type fixture struct {
 	http   *edge.HTTP
 	push   *recorder
 	tokens *auth.JWTTokens
-	alice  protocol.Session
-	bob    protocol.Session
+	alice  chat.Session
+	bob    chat.Session
 }
 
 // newFixture builds a fixture in dir. alice and bob are registered, each
@@ -104,16 +107,17 @@ func newFixture(tb testing.TB, dir string) *fixture {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
-	files := filestest.Embedded(tb, "files")
+	files := testenv.EmbeddedFiles(tb, "files")
 	tokens, err := auth.NewJWTTokens(testSecret)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	var n atomic.Uint64
+	n.Store(1)
 	log := slog.New(slog.DiscardHandler)
 	f := &fixture{push: &recorder{}, tokens: tokens}
 	f.svc, err = chat.NewService(chat.Config{
-		Store: store, Pusher: f.push, Tokens: tokens, Passwords: auth.BcryptPasswords{Cost: 4},
+		Store: store, Limiter: memlimit.New(), Pusher: f.push, Encoder: edge.Wire{}, Tokens: tokens, Passwords: auth.BcryptPasswords{Cost: 4},
 		Files: files, FilePolicy: chat.FilePolicy{MaxSize: 1 << 20}, Logger: log,
 		NewID: func() string { return fmt.Sprintf("00000000-0000-7000-8000-%012x", n.Add(1)) },
 	})

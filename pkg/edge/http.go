@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -53,13 +54,19 @@ var routes = map[string]route{
 	"GET /api/users":                            {serve: (*HTTP).users},
 	"PUT /api/users/me/avatar":                  {serve: (*HTTP).avatar},
 	"GET /api/rooms/{room}":                     {serve: (*HTTP).room},
+	"GET /api/rooms/{room}/messages":            {serve: (*HTTP).roomHistory},
 	"POST /api/files":                           {serve: (*HTTP).upload},
+	"GET /api/users/{userId}/avatar":            {public: true, serve: (*HTTP).avatarImage},
 }
+
+// redirect is a route's answer that sends the client elsewhere (302).
+type redirect struct{ location string }
 
 // Handle serves one HTTP API event.
 func (h *HTTP) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	ctx = logging.With(ctx, slog.String("requestId", ev.RequestContext.RequestID), slog.String("route", ev.RouteKey))
 	status, body, err := h.dispatch(ctx, ev)
+	var retryAfter time.Duration
 	if err != nil {
 		code, st, msg := Classify(err)
 		if code == protocol.CodeInternal {
@@ -67,9 +74,15 @@ func (h *HTTP) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (e
 		} else {
 			h.log.InfoContext(ctx, "request refused", "code", code, "err", err)
 		}
-		status, body = st, protocol.HTTPError{Code: code, Message: msg}
+		status, body, retryAfter = st, protocol.HTTPError{Code: code, Message: msg}, chat.RetryAfter(err)
 	}
-	return h.respond(ev, status, body), nil
+	resp := h.respond(ev, status, body)
+	if retryAfter > 0 {
+		// Retry-After counts whole seconds: round up, so that a client
+		// that waits that long finds the limit lifted.
+		resp.Headers["Retry-After"] = strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10)
+	}
+	return resp, nil
 }
 
 func (h *HTTP) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (int, any, error) {
@@ -109,6 +122,13 @@ func (h *HTTP) respond(ev events.APIGatewayV2HTTPRequest, status int, body any) 
 		resp.Headers["Access-Control-Allow-Origin"] = o
 		resp.Headers["Vary"] = "Origin"
 	}
+	if r, ok := body.(redirect); ok {
+		resp.Headers["Location"] = r.location
+		// The link it points to is short-lived; the redirect may be cached
+		// for less than that, by URL (whose v changes with the image).
+		resp.Headers["Cache-Control"] = "public, max-age=300"
+		return resp
+	}
 	if body == nil {
 		return resp
 	}
@@ -138,7 +158,7 @@ func (h *HTTP) register(ctx context.Context, r *httpRequest) (int, any, error) {
 		return 0, nil, err
 	}
 	s, err := h.svc.Register(ctx, c.Username, c.Password, r.RequestContext.HTTP.SourceIP)
-	return http.StatusCreated, s, err
+	return http.StatusCreated, session(s), err
 }
 
 func (h *HTTP) login(ctx context.Context, r *httpRequest) (int, any, error) {
@@ -147,29 +167,81 @@ func (h *HTTP) login(ctx context.Context, r *httpRequest) (int, any, error) {
 		return 0, nil, err
 	}
 	s, err := h.svc.LoginPassword(ctx, c.Username, c.Password, r.RequestContext.HTTP.SourceIP)
-	return http.StatusOK, s, err
+	return http.StatusOK, session(s), err
+}
+
+func session(s chat.Session) protocol.Session {
+	out := protocol.Session{UserID: s.UserID, Username: s.Username, Token: s.Token}
+	if !s.ExpiresAt.IsZero() {
+		out.ExpiresAt = chat.FormatTime(s.ExpiresAt)
+	}
+	return out
 }
 
 func (h *HTTP) conversations(ctx context.Context, r *httpRequest) (int, any, error) {
 	cs, err := h.svc.Conversations(ctx, r.id)
-	return http.StatusOK, cs, err
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]protocol.ConversationInfo, 0, len(cs))
+	for _, c := range cs {
+		info := protocol.ConversationInfo{
+			Peer: protocol.PeerInfo{
+				UserInfo: userInfo(c.Peer.User), Online: c.Peer.Online(),
+				LastSeen: optionalTime(chat.Presence{LastSeen: c.Peer.LastSeen}),
+			},
+			Unread: c.Unread, ReadUpTo: optionalID(c.ReadUpTo), PeerReadUpTo: optionalID(c.PeerReadUpTo),
+		}
+		if c.LastMessage != nil {
+			lm := messageFrame(*c.LastMessage)
+			info.LastMessage = &lm
+		}
+		out = append(out, info)
+	}
+	return http.StatusOK, out, nil
 }
 
-func (h *HTTP) history(ctx context.Context, r *httpRequest) (int, any, error) {
+// pageOf reads the before/after/limit query of a history route.
+func pageOf(r *httpRequest) (chat.Page, error) {
 	q := r.QueryStringParameters
 	p := chat.Page{Before: q["before"], After: q["after"]}
 	if l := q["limit"]; l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil {
-			return 0, nil, &chat.InputError{Field: "limit", Rule: "1 to 100"}
+			return p, &chat.InputError{Field: "limit", Rule: "1 to 100"}
 		}
 		p.Limit = n
 		if n == 0 {
 			p.Limit = -1
 		}
 	}
+	return p, nil
+}
+
+func historyPage(p chat.HistoryPage) protocol.MessagePage {
+	out := protocol.MessagePage{Messages: make([]protocol.ChatMessage, 0, len(p.Messages)), Next: p.Next}
+	for _, m := range p.Messages {
+		out.Messages = append(out.Messages, messageFrame(m))
+	}
+	return out
+}
+
+func (h *HTTP) history(ctx context.Context, r *httpRequest) (int, any, error) {
+	p, err := pageOf(r)
+	if err != nil {
+		return 0, nil, err
+	}
 	page, err := h.svc.History(ctx, r.id, r.PathParameters["peerId"], p)
-	return http.StatusOK, page, err
+	return http.StatusOK, historyPage(page), err
+}
+
+func (h *HTTP) roomHistory(ctx context.Context, r *httpRequest) (int, any, error) {
+	p, err := pageOf(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	page, err := h.svc.RoomHistory(ctx, r.id, r.PathParameters["room"], p)
+	return http.StatusOK, historyPage(page), err
 }
 
 func (h *HTTP) send(ctx context.Context, r *httpRequest) (int, any, error) {
@@ -177,21 +249,26 @@ func (h *HTTP) send(ctx context.Context, r *httpRequest) (int, any, error) {
 	if err := decode(r, &b); err != nil {
 		return 0, nil, err
 	}
-	m, err := h.svc.SendPrivate(ctx, r.id, "", r.PathParameters["peerId"], b.Content, b.ID)
+	id := r.id
+	m, err := h.svc.SendPrivate(ctx, chat.Sender{Identity: &id}, chat.PrivateSend{To: r.PathParameters["peerId"], Content: b.Content, ClientID: b.ID}, nil)
 	if err != nil {
 		return 0, nil, err
 	}
-	f := chat.RenderMessage(m, "")
-	return http.StatusCreated, f, nil
+	return http.StatusCreated, messageFrame(chat.MessageView{Message: m}), nil
 }
 
 func (h *HTTP) deleteMessage(ctx context.Context, r *httpRequest) (int, any, error) {
-	return http.StatusNoContent, nil, h.svc.DeleteMessage(ctx, r.id, "", r.PathParameters["messageId"])
+	id := r.id
+	return http.StatusNoContent, nil, h.svc.DeleteMessage(ctx, chat.Sender{Identity: &id}, r.PathParameters["messageId"])
 }
 
 func (h *HTTP) users(ctx context.Context, r *httpRequest) (int, any, error) {
 	us, err := h.svc.SearchUsers(ctx, r.id, r.QueryStringParameters["prefix"])
-	return http.StatusOK, us, err
+	out := make([]protocol.UserInfo, 0, len(us))
+	for _, u := range us {
+		out = append(out, userInfo(u))
+	}
+	return http.StatusOK, out, err
 }
 
 func (h *HTTP) avatar(ctx context.Context, r *httpRequest) (int, any, error) {
@@ -199,15 +276,29 @@ func (h *HTTP) avatar(ctx context.Context, r *httpRequest) (int, any, error) {
 	if err := decode(r, &b); err != nil {
 		return 0, nil, err
 	}
-	if err := h.svc.SetAvatar(ctx, r.id, "", b.Avatar); err != nil {
+	id := r.id
+	u, err := h.svc.SetAvatar(ctx, chat.Sender{Identity: &id}, b.Avatar)
+	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, protocol.UserInfo{UserID: r.id.UserID, Username: r.id.Username, Avatar: b.Avatar}, nil
+	return http.StatusOK, userInfo(u), nil
+}
+
+func (h *HTTP) avatarImage(ctx context.Context, r *httpRequest) (int, any, error) {
+	link, err := h.svc.AvatarLink(ctx, r.PathParameters["userId"])
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusFound, redirect{location: link}, nil
 }
 
 func (h *HTTP) room(ctx context.Context, r *httpRequest) (int, any, error) {
-	info, err := h.svc.RoomInfo(ctx, r.id, r.PathParameters["room"])
-	return http.StatusOK, info, err
+	room, err := h.svc.RoomInfo(ctx, r.id, r.PathParameters["room"])
+	if err != nil {
+		return 0, nil, err
+	}
+	u := updateFrame(room, "")
+	return http.StatusOK, protocol.RoomInfo{Room: u.Room, Epoch: u.Epoch, Version: u.Version, Seats: u.Seats}, nil
 }
 
 func (h *HTTP) upload(ctx context.Context, r *httpRequest) (int, any, error) {
@@ -215,6 +306,14 @@ func (h *HTTP) upload(ctx context.Context, r *httpRequest) (int, any, error) {
 	if err := decode(r, &b); err != nil {
 		return 0, nil, err
 	}
-	up, err := h.svc.RequestUpload(ctx, r.id, b)
-	return http.StatusOK, up, err
+	up, err := h.svc.RequestUpload(ctx, r.id, chat.UploadRequest{Purpose: b.Purpose, FileName: b.FileName, FileType: b.FileType, Size: b.Size, To: b.To})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, protocol.FileUpload{
+		FileKey:   up.FileKey,
+		Upload:    protocol.PresignedUpload{Method: up.Upload.Method, URL: up.Upload.URL, Fields: up.Upload.Fields, Headers: up.Upload.Headers},
+		ExpiresAt: chat.FormatTime(up.Upload.ExpiresAt),
+		MaxSize:   up.MaxSize,
+	}, nil
 }

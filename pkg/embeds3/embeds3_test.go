@@ -12,6 +12,7 @@ import (
 	"github.com/minichatbar/minichat/pkg/chat/filestest"
 	"github.com/minichatbar/minichat/pkg/embeds3"
 	"github.com/minichatbar/minichat/pkg/s3files"
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 // Copies and downloads interleaved with writes that grow the bbolt file
@@ -25,7 +26,7 @@ func TestBoltBackendCopiesWhileGrowing(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	files := s3files.New(filestest.Client(hs.URL), "b")
+	files := s3files.New(testenv.S3Client(hs.URL), "b")
 	ctx := t.Context()
 	upload := func(key string, data []byte) error {
 		up, err := files.PresignUpload(ctx, key, "application/zip", "f.zip", int64(len(data)), nil, time.Minute)

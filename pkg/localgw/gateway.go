@@ -182,6 +182,11 @@ type Gateway struct {
 	// inflight counts handler invocations, including ones that outlived
 	// their integration timeout.
 	inflight sync.WaitGroup
+	// running is the same count for WaitIdle, which may wait while new
+	// invocations start (a WaitGroup may not).
+	runMu   sync.Mutex
+	running int
+	idle    *sync.Cond
 }
 
 // function is a route's target: the handler and what events and logs call it.
@@ -219,6 +224,7 @@ func New(cfg Config) (*Gateway, error) {
 		ws:     map[string]function{},
 		conns:  map[string]*connection{},
 	}
+	g.idle = sync.NewCond(&g.runMu)
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -292,6 +298,46 @@ func (g *Gateway) track() bool {
 	}
 	g.active.Add(1)
 	return true
+}
+
+// WaitIdle returns once no handler invocation is running, or ctx ends. A
+// handler may push after its reply (a send's fan-out follows its ack), so
+// this is how a test knows that everything a request caused has been
+// pushed.
+func (g *Gateway) WaitIdle(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		g.runMu.Lock()
+		for g.running > 0 && ctx.Err() == nil {
+			g.idle.Wait()
+		}
+		g.runMu.Unlock()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return ctx.Err()
+	case <-ctx.Done():
+		g.runMu.Lock()
+		g.idle.Broadcast()
+		g.runMu.Unlock()
+		return ctx.Err()
+	}
+}
+
+func (g *Gateway) started() {
+	g.runMu.Lock()
+	g.running++
+	g.runMu.Unlock()
+}
+
+func (g *Gateway) finished() {
+	g.runMu.Lock()
+	g.running--
+	if g.running == 0 {
+		g.idle.Broadcast()
+	}
+	g.runMu.Unlock()
 }
 
 // Shutdown closes every WebSocket with 1001 (going away), runs their

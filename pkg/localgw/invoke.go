@@ -40,8 +40,10 @@ func (g *Gateway) invoke(fn function, event any) ([]byte, error) {
 	}
 	done := make(chan result, 1)
 	g.inflight.Add(1)
+	g.started()
 	go func() {
 		defer g.inflight.Done()
+		defer g.finished()
 		defer func() {
 			if p := recover(); p != nil {
 				done <- result{err: fmt.Errorf("%w: %v", errHandlerPanic, p)}

@@ -1,7 +1,9 @@
 package localgw
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -42,19 +44,17 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
 			return
 		}
-		if int64(len(data)) > g.limits.MessageBytes {
+		// A socket that cannot be written to is dead: PostToConnection
+		// closes it (running $disconnect), so it is not left open after its
+		// 410.
+		switch err := g.PostToConnection(r.Context(), id, data); {
+		case errors.Is(err, ErrPayloadTooLarge):
 			writeError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
-			return
-		}
-		if err := g.send(c, data); err != nil {
-			// A socket that cannot be written to is dead: close it (running
-			// $disconnect) so that it is not left open after its 410.
-			g.log.Debug("localgw: post to connection failed", "connectionId", id, "err", err)
-			c.close(closeGoingAway, "Going away")
+		case err != nil:
 			writeGone(w)
-			return
+		default:
+			w.WriteHeader(http.StatusOK)
 		}
-		w.WriteHeader(http.StatusOK)
 	case http.MethodGet:
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(connectionInfo{
@@ -90,3 +90,44 @@ func writeMessage(w http.ResponseWriter, status int, message string) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"message": message})
 }
+
+// Errors of the in-process Management API, as the HTTP one answers them.
+var (
+	// ErrGone is a connection that does not exist (HTTP 410).
+	ErrGone = errors.New("localgw: the connection is gone")
+	// ErrPayloadTooLarge is a post over Limits.MessageBytes (HTTP 413).
+	ErrPayloadTooLarge = errors.New("localgw: message too long")
+)
+
+// PostToConnection sends data to a connection as POST @connections/{id}
+// does, without the HTTP round trip: what a pusher in the same process
+// uses.
+func (g *Gateway) PostToConnection(_ context.Context, id string, data []byte) error {
+	c := g.lookup(id)
+	if c == nil {
+		return ErrGone
+	}
+	if int64(len(data)) > g.limits.MessageBytes {
+		return ErrPayloadTooLarge
+	}
+	if err := g.send(c, data); err != nil {
+		g.log.Debug("localgw: post to connection failed", "connectionId", id, "err", err)
+		c.close(closeGoingAway, "Going away")
+		return ErrGone
+	}
+	return nil
+}
+
+// DeleteConnection closes a connection as DELETE @connections/{id} does.
+func (g *Gateway) DeleteConnection(id string) error {
+	c := g.lookup(id)
+	if c == nil {
+		return ErrGone
+	}
+	c.close(closeNormal, "")
+	return nil
+}
+
+// ConnectionOpen reports whether a connection is open, as GET
+// @connections/{id} answers 200 rather than 410.
+func (g *Gateway) ConnectionOpen(id string) bool { return g.lookup(id) != nil }

@@ -11,6 +11,11 @@ const (
 	ActionJoinRoom           = "joinroom"
 	ActionLeaveRoom          = "leaveroom"
 	ActionGroupMessage       = "group-message"
+	// v1.1
+	ActionTyping              = "typing"
+	ActionRead                = "read"
+	ActionSubscribePresence   = "subscribe-presence"
+	ActionUnsubscribePresence = "unsubscribe-presence"
 )
 
 // Frame types (server -> client, the `type` field).
@@ -27,6 +32,11 @@ const (
 	TypeFull               = "full"
 	TypeNotice             = "notice"
 	TypeGroupMessage       = "group-message"
+	// v1.1
+	TypePresenceState = "presence-state"
+	TypePresence      = "presence"
+	TypeTyping        = "typing"
+	TypeRead          = "read"
 )
 
 // Error codes, in error frames and HTTP error bodies.
@@ -65,6 +75,11 @@ type Request struct {
 	Avatar      string `json:"avatar,omitempty"`
 	Room        string `json:"room,omitempty"`
 	Msg         string `json:"msg,omitempty"`
+	// v1.1
+	UserIDs       []string `json:"userIds,omitempty"`
+	State         string   `json:"state,omitempty"`
+	PeerID        string   `json:"peerId,omitempty"`
+	AvatarFileKey string   `json:"avatarFileKey,omitempty"`
 }
 
 // LoginOK answers a successful login action.
@@ -81,21 +96,27 @@ type Pong struct {
 	ID   string `json:"id,omitempty"`
 }
 
-// Ack acknowledges a request; sends carry the stored messageId and time.
+// Ack acknowledges a request; sends carry the stored messageId, time and
+// seq, and group sends the room and its epoch.
 type Ack struct {
 	Type      string `json:"type"`
 	ID        string `json:"id,omitempty"`
 	MessageID string `json:"messageId,omitempty"`
 	At        string `json:"at,omitempty"`
+	Seq       int64  `json:"seq,omitempty"`
+	Room      string `json:"room,omitempty"`
+	Epoch     string `json:"epoch,omitempty"`
 }
 
 // Error reports a refused request. Message is meant for people and never
-// carries internal detail.
+// carries internal detail; RetryAfterMs, on rate-limited, is how long to
+// wait before trying again.
 type Error struct {
-	Type    string `json:"type"`
-	ID      string `json:"id,omitempty"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Type         string `json:"type"`
+	ID           string `json:"id,omitempty"`
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	RetryAfterMs int64  `json:"retryAfterMs,omitempty"`
 }
 
 // ChatMessage is a pushed private, file or group message, and an item of
@@ -118,6 +139,8 @@ type ChatMessage struct {
 	UserID      string `json:"userId,omitempty"`
 	At          string `json:"at"`
 	Deleted     bool   `json:"deleted,omitempty"`
+	Seq         int64  `json:"seq"`
+	Epoch       string `json:"epoch,omitempty"`
 }
 
 // MessageDeleted tells a party that a message was deleted by ChatWith.
@@ -128,46 +151,93 @@ type MessageDeleted struct {
 }
 
 // AvatarUpdated tells users who share a room or a conversation with UserID
-// that their avatar changed.
+// that their avatar changed. AvatarURL is null without an image avatar.
 type AvatarUpdated struct {
-	Type   string `json:"type"`
-	UserID string `json:"userId"`
-	Avatar string `json:"avatar"`
+	Type      string  `json:"type"`
+	UserID    string  `json:"userId"`
+	Avatar    string  `json:"avatar"`
+	AvatarURL *string `json:"avatarUrl"`
 }
 
-// Seat is one of a room's eight seats; UserID and Username are null when
-// it is empty.
+// Seat is one of a room's eight seats; UserID, Username and AvatarURL are
+// null when it is empty.
 type Seat struct {
-	Seat     int     `json:"seat"`
-	UserID   *string `json:"userId"`
-	Username *string `json:"username"`
-	Avatar   string  `json:"avatar"`
+	Seat      int     `json:"seat"`
+	UserID    *string `json:"userId"`
+	Username  *string `json:"username"`
+	Avatar    string  `json:"avatar"`
+	AvatarURL *string `json:"avatarUrl"`
 }
 
-// Update carries a room's seats; clients keep the highest Version.
+// Update carries a room's seats; within one Epoch, clients keep the
+// highest Version.
 type Update struct {
 	Type    string `json:"type"`
 	ID      string `json:"id,omitempty"`
 	Room    string `json:"room"`
+	Epoch   string `json:"epoch"`
 	Version int64  `json:"version"`
 	Seats   []Seat `json:"seats"`
 }
 
 // Full answers a join when every seat is taken.
 type Full struct {
-	Type string `json:"type"`
-	ID   string `json:"id,omitempty"`
-	Room string `json:"room"`
+	Type  string `json:"type"`
+	ID    string `json:"id,omitempty"`
+	Room  string `json:"room"`
+	Epoch string `json:"epoch"`
 }
 
 // Notice announces a join or a leave to a room.
 type Notice struct {
 	Type     string `json:"type"`
 	Room     string `json:"room"`
+	Epoch    string `json:"epoch"`
 	Event    string `json:"event"`
 	UserID   string `json:"userId"`
 	Username string `json:"username"`
 	Text     string `json:"text"`
+}
+
+// PresenceState answers subscribe-presence.
+type PresenceState struct {
+	Type  string         `json:"type"`
+	ID    string         `json:"id,omitempty"`
+	Users []PresenceInfo `json:"users"`
+}
+
+// PresenceInfo is one user's presence; LastSeen is null when they never
+// were online.
+type PresenceInfo struct {
+	UserID   string  `json:"userId"`
+	Online   bool    `json:"online"`
+	LastSeen *string `json:"lastSeen"`
+}
+
+// Presence tells a subscriber that a user came online or went offline.
+type Presence struct {
+	Type string `json:"type"`
+	PresenceInfo
+}
+
+// Typing relays a typing indicator; To or Room says where.
+type Typing struct {
+	Type     string `json:"type"`
+	From     string `json:"from"`
+	Username string `json:"username"`
+	To       string `json:"to,omitempty"`
+	Room     string `json:"room,omitempty"`
+	Epoch    string `json:"epoch,omitempty"`
+	State    string `json:"state"`
+}
+
+// Read tells a conversation's parties that By read it up to MessageID.
+type Read struct {
+	Type      string `json:"type"`
+	ChatWith  string `json:"chatWith"`
+	By        string `json:"by"`
+	MessageID string `json:"messageId"`
+	At        string `json:"at"`
 }
 
 // HTTP bodies.
@@ -192,18 +262,30 @@ type HTTPError struct {
 	Message string `json:"message"`
 }
 
-// UserInfo is a user as other users see them.
+// UserInfo is a user as other users see them. AvatarURL is null without
+// an image avatar.
 type UserInfo struct {
-	UserID   string `json:"userId"`
-	Username string `json:"username"`
-	Avatar   string `json:"avatar"`
+	UserID    string  `json:"userId"`
+	Username  string  `json:"username"`
+	Avatar    string  `json:"avatar"`
+	AvatarURL *string `json:"avatarUrl"`
 }
 
-// ConversationInfo is one item of GET /api/conversations.
+// PeerInfo is the other party of a conversation, with their presence.
+type PeerInfo struct {
+	UserInfo
+	Online   bool    `json:"online"`
+	LastSeen *string `json:"lastSeen"`
+}
+
+// ConversationInfo is one item of GET /api/conversations. ReadUpTo and
+// PeerReadUpTo are message ids, null for none.
 type ConversationInfo struct {
-	Peer        UserInfo     `json:"peer"`
-	LastMessage *ChatMessage `json:"lastMessage"`
-	Unread      int          `json:"unread"`
+	Peer         PeerInfo     `json:"peer"`
+	LastMessage  *ChatMessage `json:"lastMessage"`
+	Unread       int          `json:"unread"`
+	ReadUpTo     *string      `json:"readUpTo"`
+	PeerReadUpTo *string      `json:"peerReadUpTo"`
 }
 
 // MessagePage is one page of history; Next is the cursor of the following
@@ -227,16 +309,19 @@ type AvatarBody struct {
 // RoomInfo answers GET /api/rooms/{room}.
 type RoomInfo struct {
 	Room    string `json:"room"`
+	Epoch   string `json:"epoch"`
 	Version int64  `json:"version"`
 	Seats   []Seat `json:"seats"`
 }
 
-// FileUploadRequest is the body of POST /api/files.
+// FileUploadRequest is the body of POST /api/files; Purpose is "file" (the
+// default, for a file message to To) or "avatar".
 type FileUploadRequest struct {
+	Purpose  string `json:"purpose,omitempty"`
 	FileName string `json:"fileName"`
 	FileType string `json:"fileType"`
 	Size     int64  `json:"size"`
-	To       string `json:"to"`
+	To       string `json:"to,omitempty"`
 }
 
 // PresignedUpload says how to upload: a POST of a multipart form with

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/minichatbar/minichat"
 	"github.com/minichatbar/minichat/pkg/app"
 	"github.com/minichatbar/minichat/pkg/auth"
+	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/logging"
 	"github.com/minichatbar/minichat/pkg/server"
 )
@@ -109,6 +112,10 @@ type client struct {
 	closed chan struct{}
 	mu     sync.Mutex
 	err    error
+	// pending are frames read while looking for another, in order.
+	pending []map[string]any
+	// idle waits until the server runs no handler.
+	idle func()
 }
 
 // dial connects with token in the query string ("" for none).
@@ -137,13 +144,19 @@ func (s *stack) tryDial(t testing.TB, token string) (*client, error) {
 		return nil, fmt.Errorf("dial: %w (status %d)", err, status)
 	}
 	conn.SetReadLimit(1 << 20)
-	c := &client{t: t, conn: conn, frames: make(chan map[string]any, 1024), closed: make(chan struct{})}
-	go c.read()
+	c := &client{t: t, conn: conn, frames: make(chan map[string]any, 1024), closed: make(chan struct{}), idle: func() {
+		ctx, cancel := context.WithTimeout(context.Background(), frameTimeout)
+		defer cancel()
+		if err := s.srv.WaitIdle(ctx); err != nil {
+			t.Fatalf("the server did not become idle: %v", err)
+		}
+	}}
+	go c.readLoop()
 	t.Cleanup(func() { c.conn.Close(websocket.StatusNormalClosure, "") })
 	return c, nil
 }
 
-func (c *client) read() {
+func (c *client) readLoop() {
 	defer close(c.closed)
 	for {
 		_, data, err := c.conn.Read(context.Background())
@@ -179,39 +192,93 @@ func (c *client) send(v any) {
 // a failure bound, not a speed assertion.
 const frameTimeout = 15 * time.Second
 
-// next returns the next frame.
-func (c *client) next() map[string]any {
+// read returns the next frame off the socket.
+func (c *client) read() map[string]any {
 	c.t.Helper()
 	select {
 	case f := <-c.frames:
 		return f
 	case <-time.After(frameTimeout):
-		c.t.Fatalf("no frame within %v", frameTimeout)
+		c.t.Fatalf("no frame within %v (set aside: %v)", frameTimeout, c.pending)
 		return nil
 	}
 }
 
-// expect returns the next frame and checks its type.
+// next returns the next frame: one set aside first.
+func (c *client) next() map[string]any {
+	c.t.Helper()
+	if len(c.pending) > 0 {
+		f := c.pending[0]
+		c.pending = c.pending[1:]
+		return f
+	}
+	return c.read()
+}
+
+// expect returns the first frame of type typ, setting aside those before
+// it: API Gateway promises no order between the frames of different
+// invocations (a sender's ack goes out before the message's delivery, so
+// a reply can overtake what another connection's send pushed).
 func (c *client) expect(typ string) map[string]any {
 	c.t.Helper()
-	f := c.next()
-	if f["type"] != typ {
-		c.t.Fatalf("got frame %v, want type %q", f, typ)
+	for i, f := range c.pending {
+		if f["type"] == typ {
+			c.pending = append(c.pending[:i:i], c.pending[i+1:]...)
+			return f
+		}
 	}
-	return f
+	for {
+		f := c.read()
+		if f["type"] == typ {
+			return f
+		}
+		c.pending = append(c.pending, f)
+	}
 }
 
-// request sends a frame and returns the next frame, its answer.
+var requestIDs atomic.Int64
+
+// request sends a frame and returns its answer: the frame that echoes its
+// id (one is added to a frame without), setting aside the frames that
+// arrive before it. A raw frame, or one whose id the server cannot echo,
+// gets the next frame.
 func (c *client) request(v any) map[string]any {
 	c.t.Helper()
+	id := ""
+	switch m := v.(type) {
+	case map[string]string:
+		if _, ok := m["id"]; !ok {
+			m = maps.Clone(m)
+			m["id"] = fmt.Sprintf("rq-%d", requestIDs.Add(1))
+			v = m
+		}
+		id = m["id"]
+	case map[string]any:
+		if _, ok := m["id"]; !ok {
+			m = maps.Clone(m)
+			m["id"] = fmt.Sprintf("rq-%d", requestIDs.Add(1))
+			v = m
+		}
+		id, _ = m["id"].(string)
+	}
 	c.send(v)
-	return c.next()
+	if chat.ValidClientID(id) != nil || id == "" {
+		return c.next()
+	}
+	for {
+		f := c.read()
+		if f["id"] == id {
+			return f
+		}
+		c.pending = append(c.pending, f)
+	}
 }
 
-// sync proves every earlier frame for this client has arrived: a ping is
-// answered in order after everything pushed before it.
+// sync proves every earlier frame for this client has arrived: once the
+// server is idle, a ping is answered after everything pushed before it.
 func (c *client) sync() {
 	c.t.Helper()
+	c.idle()
 	id := fmt.Sprintf("sync-%d", time.Now().UnixNano())
 	c.send(map[string]string{"action": "ping", "id": id})
 	for {
@@ -221,6 +288,13 @@ func (c *client) sync() {
 		}
 		c.t.Fatalf("unexpected frame before pong: %v", f)
 	}
+}
+
+// takePending returns and forgets the frames set aside.
+func (c *client) takePending() []map[string]any {
+	p := c.pending
+	c.pending = nil
+	return p
 }
 
 func testLogger() *slog.Logger {

@@ -17,14 +17,22 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/minichatbar/minichat/infra/samtemplate"
-	"github.com/minichatbar/minichat/pkg/apigwpush"
 	"github.com/minichatbar/minichat/pkg/app"
+	"github.com/minichatbar/minichat/pkg/awsconf"
 	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/edge"
 	"github.com/minichatbar/minichat/pkg/embeds3"
 	"github.com/minichatbar/minichat/pkg/localgw"
+	"github.com/minichatbar/minichat/pkg/localpush"
+	"github.com/minichatbar/minichat/pkg/memlimit"
+	"github.com/minichatbar/minichat/pkg/metrics/prom"
+	"github.com/minichatbar/minichat/pkg/s3files"
+	"github.com/minichatbar/minichat/pkg/store/boltstore"
+	"github.com/minichatbar/minichat/pkg/store/dynamostore"
 	"github.com/minichatbar/minichat/web"
 )
 
@@ -37,8 +45,10 @@ type Options struct {
 	Settings app.Settings
 	// Template is the SAM template whose routes the gateway serves.
 	Template []byte
-	// Store, when set, is used instead of opening Settings.Store.
-	Store chat.Store
+	// Store and Limiter, when set, are used instead of opening
+	// Settings.Store (and its limiter).
+	Store   chat.Store
+	Limiter chat.Limiter
 	// Passwords overrides the password hasher (tests use a cheap one).
 	Passwords chat.Passwords
 	// ChatLimits, when any field is set, replace Settings.Limits.
@@ -107,20 +117,21 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	awsCfg, err := app.LoadAWS(ctx, true)
+	awsCfg, err := awsconf.Local(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	if opts.AWSHTTPClient != nil {
 		awsCfg.HTTPClient = opts.AWSHTTPClient
 	}
-	store := opts.Store
+	store, limiter := opts.Store, opts.Limiter
 	if store == nil {
-		var closeStore func() error
-		if store, closeStore, err = app.OpenStore(ctx, opts.Settings, awsCfg); err != nil {
+		if store, limiter, err = s.openStore(ctx, opts.Settings, awsCfg); err != nil {
 			return fail(err)
 		}
-		s.closers = append(s.closers, closeStore)
+	}
+	if limiter == nil {
+		limiter = memlimit.New()
 	}
 	limits := opts.Settings.Limits
 	if opts.ChatLimits != (chat.Limits{}) {
@@ -135,8 +146,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
+	pusher := &localpush.GatewayPusher{}
+	metrics := prom.New()
+	mux.Handle("/metrics", metrics.Handler())
 	a, err := app.New(app.Config{
-		Store: store, Pusher: apigwpush.NewFromConfig(awsCfg, "http://"+ln.Addr().String()+localgw.DefaultWebSocketPath),
+		Store: store, Limiter: limiter, Pusher: pusher, Metrics: metrics,
 		Files: files, FilePolicy: opts.Settings.FilePolicy,
 		JWTSecret: secret, TokenTTL: opts.Settings.TokenTTL, Origins: origins,
 		Limits: limits, Logger: opts.Logger, Passwords: opts.Passwords,
@@ -159,10 +173,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
+	pusher.Gateway = s.gw
 	s.http = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.done <- s.http.Serve(ln) }()
 	return s, nil
 }
+
+// WaitIdle returns once no handler is running: everything the requests so
+// far caused has been pushed (see localgw.Gateway.WaitIdle).
+func (s *Server) WaitIdle(ctx context.Context) error { return s.gw.WaitIdle(ctx) }
 
 // Shutdown closes every socket (running $disconnect for each), stops
 // serving and closes the store.
@@ -196,6 +215,47 @@ func (s *Server) close() error {
 	return errors.Join(errs...)
 }
 
+// openStore opens the store settings name, with the limiter that goes with
+// it: bolt (the default) with limits in memory, or DynamoDB with limits in
+// the same table, so that several servers on one table share them. A bolt
+// store is swept of the connections and seats of the process before: none
+// of its sockets can exist any more.
+func (s *Server) openStore(ctx context.Context, settings app.Settings, awsCfg aws.Config) (chat.Store, chat.Limiter, error) {
+	switch settings.Store {
+	case "", app.StoreBolt:
+		b, err := boltstore.Open(filepath.Join(settings.DataDir, "minichat.db"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("server: %w", err)
+		}
+		s.closers = append(s.closers, b.Close)
+		if err := b.ForgetConnections(ctx); err != nil {
+			return nil, nil, fmt.Errorf("server: %w", err)
+		}
+		return b, memlimit.New(), nil
+	case app.StoreDynamoDB:
+		table := settings.Table
+		if table == "" {
+			table = app.DefaultTable
+		}
+		db := dynamodb.NewFromConfig(awsCfg)
+		return dynamostore.New(db, table), dynamostore.NewLimiter(db, table), nil
+	default:
+		return nil, nil, fmt.Errorf("server: %s=%q: want %q or %q", app.EnvStore, settings.Store, app.StoreBolt, app.StoreDynamoDB)
+	}
+}
+
+// S3Files returns the Files adapter over the bucket settings name;
+// endpoint, when set, overrides the SDK's (the embedded S3).
+func S3Files(awsCfg aws.Config, settings app.Settings, endpoint string) *s3files.S3Files {
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		o.UsePathStyle = settings.PathStyle || endpoint != ""
+	})
+	return s3files.New(client, settings.Bucket)
+}
+
 // S3Path is where the embedded S3 endpoint is served.
 const S3Path = "/s3"
 
@@ -203,7 +263,7 @@ const S3Path = "/s3"
 // S3Path, unless settings ask for a real S3 endpoint.
 func (s *Server) files(settings app.Settings, origins edge.Origins, awsCfg aws.Config, mux *http.ServeMux) (chat.Files, error) {
 	if settings.Files == app.FilesS3 {
-		return app.S3Files(awsCfg, settings, ""), nil
+		return S3Files(awsCfg, settings, ""), nil
 	}
 	if settings.Files != "" && settings.Files != app.FilesEmbedded {
 		return nil, fmt.Errorf("server: %s=%q: want %q or %q", app.EnvFiles, settings.Files, app.FilesEmbedded, app.FilesS3)
@@ -214,7 +274,7 @@ func (s *Server) files(settings app.Settings, origins edge.Origins, awsCfg aws.C
 	}
 	s.closers = append(s.closers, embedded.Close)
 	mux.Handle(S3Path+"/", http.StripPrefix(S3Path, embedded.Guard(origins.Allowed)))
-	return app.S3Files(awsCfg, settings, s.URL+S3Path), nil
+	return S3Files(awsCfg, settings, s.URL+S3Path), nil
 }
 
 // selfOrigins are the origins of pages this server serves itself.

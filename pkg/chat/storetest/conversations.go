@@ -2,111 +2,424 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/minichatbar/minichat/pkg/chat"
 )
 
 var conversationTests = []storeTest{
-	{"Summaries", testConversationSummaries},
+	{"PrivateContext", testPrivateContext},
+	{"SaveAndList", testSavePrivateAndList},
+	{"Admit", testSaveAdmit},
+	{"Resend", testSaveResend},
+	{"ConcurrentSaves", testConcurrentSaves},
+	{"ConcurrentResends", testConcurrentResends},
+	{"Paging", testPaging},
+	{"Conversations", testConversations},
 	{"MarkRead", testMarkRead},
+	{"Delete", testDeleteMessage},
+	{"Files", testFileMessage},
 }
 
-// wantConversations checks u's conversations in order (most recent first).
-// UpdatedAt is the time of the last message.
-func wantConversations(t *testing.T, s chat.Store, u chat.User, want []chat.Conversation, what string) {
+// clock hands out message times one millisecond apart.
+type clock struct{ t time.Time }
+
+func newClock() *clock { return &clock{t: now()} }
+
+func (c *clock) next() time.Time {
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+func draft(c *clock, from, to chat.User, content, clientID string) chat.Message {
+	return chat.Message{
+		Kind: chat.KindPrivate, From: from.UserID, FromName: from.Username, To: to.UserID,
+		Content: content, At: c.next(), ClientID: clientID,
+	}
+}
+
+// savePrivate stores a message that must be new, with seq wantSeq, and
+// returns it as stored.
+func savePrivate(t *testing.T, s chat.Store, m chat.Message, wantSeq int64) chat.Message {
 	t.Helper()
-	got, err := s.Conversations(t.Context(), u.UserID)
-	must(t, err, "Conversations of "+u.Username)
-	peers := func(cs []chat.Conversation) []string {
-		out := make([]string, len(cs))
-		for i, c := range cs {
-			out[i] = fmt.Sprintf("%s(unread %d)", c.PeerID, c.Unread)
-		}
-		return out
+	stored, created, err := s.SavePrivate(t.Context(), m, allow)
+	must(t, err, "SavePrivate")
+	if !created {
+		t.Fatalf("SavePrivate of a new message: created false")
 	}
-	if len(got) != len(want) {
-		t.Fatalf("%s: Conversations of %s: got %v, want %v", what, u.Username, peers(got), peers(want))
+	if stored.MessageID == "" || stored.Seq != wantSeq {
+		t.Fatalf("SavePrivate: id %q, seq %d; want an id and seq %d", stored.MessageID, stored.Seq, wantSeq)
 	}
-	for i := range got {
-		g, w := got[i], want[i]
-		if g.PeerID != w.PeerID || g.Unread != w.Unread || !g.UpdatedAt.Equal(w.UpdatedAt) {
-			t.Fatalf("%s: Conversations of %s [%d]: got peer %s unread %d updated %s, want peer %s unread %d updated %s",
-				what, u.Username, i, g.PeerID, g.Unread, g.UpdatedAt, w.PeerID, w.Unread, w.UpdatedAt)
-		}
-		if g.LastMessage == nil {
-			t.Fatalf("%s: Conversations of %s [%d]: no last message", what, u.Username, i)
-		}
-		wantMessage(t, *g.LastMessage, *w.LastMessage, fmt.Sprintf("%s: Conversations of %s [%d] last message", what, u.Username, i))
+	if err := chat.ValidID("messageId", stored.MessageID); err != nil {
+		t.Fatalf("SavePrivate made an id the protocol refuses: %v", err)
 	}
+	want := m
+	want.MessageID, want.Seq = stored.MessageID, wantSeq
+	wantMessage(t, stored, want, "SavePrivate returns the message as given, with its id and seq")
+	return stored
 }
 
-func conv(peer chat.User, last chat.Message, unread int) chat.Conversation {
-	return chat.Conversation{PeerID: peer.UserID, LastMessage: &last, Unread: unread, UpdatedAt: last.At}
+func listPrivate(t *testing.T, s chat.Store, a, b chat.User, p chat.Page) []chat.Message {
+	t.Helper()
+	ms, err := s.ListMessages(t.Context(), a.UserID, b.UserID, p)
+	must(t, err, fmt.Sprintf("ListMessages %+v", p))
+	return ms
 }
 
-func testConversationSummaries(t *testing.T, s chat.Store) {
+func testPrivateContext(t *testing.T, s chat.Store) {
+	ctx := t.Context()
+	alice, bob := newUser("alice"), newUser("bob")
+	createUsers(t, s, alice, bob)
+	ca, cb := newConn(alice), newConn(bob)
+	connect(t, s, ca, true)
+	connect(t, s, cb, true)
+
+	sender, p, err := s.PrivateContext(ctx, chat.Sender{ConnID: ca.ConnID}, bob.UserID)
+	must(t, err, "PrivateContext by connection")
+	if sender.Identity() != identity(alice) {
+		t.Fatalf("sender %+v, want alice", sender.Identity())
+	}
+	wantConnIDs(t, sender.Siblings, "the sender's connections", ca.ConnID)
+	wantUser(t, p.User, public(bob), "the recipient")
+	wantConnIDs(t, p.Conns, "the recipient's connections", cb.ConnID)
+
+	id := identity(alice)
+	sender, p, err = s.PrivateContext(ctx, chat.Sender{Identity: &id}, bob.UserID)
+	must(t, err, "PrivateContext by identity")
+	if sender.Identity() != id {
+		t.Fatalf("sender %+v, want alice", sender.Identity())
+	}
+	wantConnIDs(t, sender.Siblings, "the sender's connections by identity", ca.ConnID)
+	wantConnIDs(t, p.Conns, "the recipient's connections", cb.ConnID)
+
+	_, _, err = s.PrivateContext(ctx, chat.Sender{ConnID: ca.ConnID}, newUserID())
+	wantErr(t, err, chat.ErrNotFound, "PrivateContext to an unknown user")
+	anon := newConn(chat.User{})
+	connect(t, s, anon, false)
+	_, _, err = s.PrivateContext(ctx, chat.Sender{ConnID: anon.ConnID}, bob.UserID)
+	wantErr(t, err, chat.ErrUnauthorized, "PrivateContext from an anonymous connection")
+	_, _, err = s.PrivateContext(ctx, chat.Sender{ConnID: "c-nowhere"}, bob.UserID)
+	wantErr(t, err, chat.ErrUnauthorized, "PrivateContext from an unknown connection")
+}
+
+func testSavePrivateAndList(t *testing.T, s chat.Store) {
 	c := newClock()
 	alice, bob, carol := newUser("alice"), newUser("bob"), newUser("carol")
-	wantConversations(t, s, alice, nil, "before any message")
+	createUsers(t, s, alice, bob, carol)
+	// Seq counts both directions of a conversation, from 1, apart from
+	// every other conversation.
+	m1 := savePrivate(t, s, draft(c, alice, bob, "hello\tthere\r\n🙂 <b>not html</b>", "a1"), 1)
+	m2 := savePrivate(t, s, draft(c, bob, alice, "hi", ""), 2)
+	o1 := savePrivate(t, s, draft(c, alice, carol, "other", "a2"), 1)
+	m3 := savePrivate(t, s, draft(c, alice, bob, "again", "a3"), 3)
+	if !(m1.MessageID < m2.MessageID && m2.MessageID < m3.MessageID) {
+		t.Fatalf("ids do not sort by time: %s %s %s", m1.MessageID, m2.MessageID, m3.MessageID)
+	}
+	if m1.MessageID == o1.MessageID {
+		t.Fatal("two conversations' first messages share an id")
+	}
+	wantMessages(t, listPrivate(t, s, alice, bob, chat.Page{Limit: 10}), newest(m1, m2, m3), "alice and bob")
+	wantMessages(t, listPrivate(t, s, bob, alice, chat.Page{Limit: 10}), newest(m1, m2, m3), "the same from bob's side")
+	wantMessages(t, listPrivate(t, s, carol, alice, chat.Page{Limit: 10}), newest(o1), "alice and carol")
+	wantMessages(t, listPrivate(t, s, bob, carol, chat.Page{Limit: 10}), nil, "a conversation never had")
+}
 
-	m1 := privateMessage(c, alice, bob, "hi bob")
-	save(t, s, m1, "")
-	wantConversations(t, s, alice, []chat.Conversation{conv(bob, m1, 0)}, "sender: no unread for own message")
-	wantConversations(t, s, bob, []chat.Conversation{conv(alice, m1, 1)}, "recipient: one unread")
-	wantConversations(t, s, carol, nil, "bystander")
+func testSaveAdmit(t *testing.T, s chat.Store) {
+	ctx := t.Context()
+	c := newClock()
+	alice, bob := newUser("alice"), newUser("bob")
+	createUsers(t, s, alice, bob)
+	limited := &chat.Refusal{Kind: chat.ErrRateLimited, Reason: "slow down"}
+	a := &counted{fn: refuseWith(limited)}
+	_, _, err := s.SavePrivate(ctx, draft(c, alice, bob, "too fast", "x1"), a.admit)
+	wantErr(t, err, chat.ErrRateLimited, "SavePrivate refused by admit")
+	if a.calls() != 1 {
+		t.Fatalf("admit called %d times, want 1", a.calls())
+	}
+	wantMessages(t, listPrivate(t, s, alice, bob, chat.Page{Limit: 10}), nil, "nothing stored when admit refuses")
+	// A refused id is free again: the retry is a first send.
+	ok := &counted{fn: allow}
+	m, created, err := s.SavePrivate(ctx, draft(c, alice, bob, "later", "x1"), ok.admit)
+	must(t, err, "SavePrivate after a refusal")
+	if !created || m.Seq != 1 || ok.calls() != 1 {
+		t.Fatalf("retry after a refusal: created %t, seq %d, admit called %d times", created, m.Seq, ok.calls())
+	}
+}
 
-	m2 := fileMessage(c, alice, bob)
-	save(t, s, m2, "")
-	wantConversations(t, s, alice, []chat.Conversation{conv(bob, m2, 0)}, "sender after a file message")
-	wantConversations(t, s, bob, []chat.Conversation{conv(alice, m2, 2)}, "recipient after a file message")
+func testSaveResend(t *testing.T, s chat.Store) {
+	ctx := t.Context()
+	c := newClock()
+	alice, bob := newUser("alice"), newUser("bob")
+	createUsers(t, s, alice, bob)
+	first := savePrivate(t, s, draft(c, alice, bob, "first", "m1"), 1)
+	savePrivate(t, s, draft(c, bob, alice, "between", "m1"), 2) // bob's m1 is his own
 
-	m3 := privateMessage(c, carol, alice, "hi alice")
-	save(t, s, m3, "")
-	wantConversations(t, s, alice, []chat.Conversation{conv(carol, m3, 1), conv(bob, m2, 0)}, "most recent first")
-	wantConversations(t, s, carol, []chat.Conversation{conv(alice, m3, 0)}, "carol")
+	// A resend under the same id, even with other content and whatever the
+	// limit says, stores nothing and answers with the first message.
+	for name, admit := range map[string]*counted{"allowed": {fn: allow}, "refused": {fn: refuseWith(chat.ErrRateLimited)}} {
+		got, created, err := s.SavePrivate(ctx, draft(c, alice, bob, "resent", "m1"), admit.admit)
+		must(t, err, "SavePrivate of a resend, "+name)
+		if created {
+			t.Fatalf("a resend (%s by the limit): created true", name)
+		}
+		wantMessage(t, got, first, "a resend returns the first message")
+	}
+	if ms := listPrivate(t, s, alice, bob, chat.Page{Limit: 10}); len(ms) != 2 {
+		t.Fatalf("after resends: %d messages, want 2", len(ms))
+	}
+	// Without an id, every send is new.
+	savePrivate(t, s, draft(c, alice, bob, "same", ""), 3)
+	savePrivate(t, s, draft(c, alice, bob, "same", ""), 4)
+}
 
-	// A reply moves the conversation to the front. Sending does not read:
-	// the replier's own unread count stays.
-	m4 := privateMessage(c, bob, alice, "hi alice, bob here")
-	save(t, s, m4, "")
-	wantConversations(t, s, alice, []chat.Conversation{conv(bob, m4, 1), conv(carol, m3, 1)}, "after bob's reply")
-	wantConversations(t, s, bob, []chat.Conversation{conv(alice, m4, 2)}, "bob after replying")
+func testConcurrentSaves(t *testing.T, s chat.Store) {
+	ctx := t.Context()
+	c := newClock()
+	alice, bob := newUser("alice"), newUser("bob")
+	createUsers(t, s, alice, bob)
+	const n = 12
+	drafts := make([]chat.Message, n)
+	for i := range drafts {
+		from, to := alice, bob
+		if i%2 == 1 {
+			from, to = bob, alice
+		}
+		drafts[i] = draft(c, from, to, fmt.Sprint("m", i), fmt.Sprint("c", i))
+	}
+	stored := make([]chat.Message, n)
+	errs := make([]error, n)
+	race(n, func(i int) { stored[i], _, errs[i] = s.SavePrivate(ctx, drafts[i], allow) })
+	var got []int64
+	ids := map[string]bool{}
+	for i := range n {
+		must(t, errs[i], "SavePrivate")
+		got = append(got, stored[i].Seq)
+		ids[stored[i].MessageID] = true
+	}
+	slices.Sort(got)
+	for i, q := range got {
+		if q != int64(i+1) {
+			t.Fatalf("%d sends at once: seqs %v, want 1..%d each once", n, got, n)
+		}
+	}
+	if len(ids) != n {
+		t.Fatalf("%d sends at once: %d distinct ids", n, len(ids))
+	}
+	if ms := listPrivate(t, s, alice, bob, chat.Page{Limit: 100}); len(ms) != n {
+		t.Fatalf("history after %d sends at once: %d messages", n, len(ms))
+	}
+}
 
-	// Group messages do not touch conversations.
-	save(t, s, groupMessage(c, carol, "lobby", "hi room"), "")
-	wantConversations(t, s, carol, []chat.Conversation{conv(alice, m3, 0)}, "carol after a group message")
-	wantConversations(t, s, alice, []chat.Conversation{conv(bob, m4, 1), conv(carol, m3, 1)}, "alice after a group message")
+func testConcurrentResends(t *testing.T, s chat.Store) {
+	ctx := t.Context()
+	c := newClock()
+	alice, bob := newUser("alice"), newUser("bob")
+	createUsers(t, s, alice, bob)
+	const n = 8
+	m := draft(c, alice, bob, "once", "dup")
+	stored := make([]chat.Message, n)
+	created := make([]bool, n)
+	errs := make([]error, n)
+	race(n, func(i int) { stored[i], created[i], errs[i] = s.SavePrivate(ctx, m, allow) })
+	nCreated := 0
+	for i := range n {
+		if errs[i] != nil {
+			// A resend racing its first send may be told to retry, and
+			// then finds it stored.
+			wantErr(t, errs[i], chat.ErrThrottled, "SavePrivate racing its own id")
+			var err error
+			stored[i], created[i], err = s.SavePrivate(ctx, m, allow)
+			must(t, err, "SavePrivate retried")
+		}
+		if created[i] {
+			nCreated++
+		}
+	}
+	if nCreated != 1 {
+		t.Fatalf("%d sends of one id at once: %d created, want 1", n, nCreated)
+	}
+	for i := range n {
+		if stored[i].MessageID != stored[0].MessageID {
+			t.Fatalf("sends of one id answered with different messages: %s and %s", stored[0].MessageID, stored[i].MessageID)
+		}
+	}
+	if ms := listPrivate(t, s, alice, bob, chat.Page{Limit: 100}); len(ms) != 1 {
+		t.Fatalf("history after %d sends of one id: %d messages, want 1", n, len(ms))
+	}
+}
+
+func testPaging(t *testing.T, s chat.Store) {
+	c := newClock()
+	alice, bob := newUser("alice"), newUser("bob")
+	createUsers(t, s, alice, bob)
+	var all []chat.Message
+	for i := range 7 {
+		all = append(all, savePrivate(t, s, draft(c, alice, bob, fmt.Sprint("m", i), ""), int64(i+1)))
+	}
+	wantMessages(t, listPrivate(t, s, alice, bob, chat.Page{Limit: 3}), newest(all[4:]...), "newest page")
+	wantMessages(t, listPrivate(t, s, alice, bob, chat.Page{Before: all[4].MessageID, Limit: 3}), newest(all[1:4]...), "before m4")
+	wantMessages(t, listPrivate(t, s, alice, bob, chat.Page{Before: all[1].MessageID, Limit: 3}), newest(all[0]), "before m1")
+	wantMessages(t, listPrivate(t, s, alice, bob, chat.Page{Before: all[0].MessageID, Limit: 3}), nil, "before the first")
+	// After: the oldest Limit newer than the cursor, newest first.
+	wantMessages(t, listPrivate(t, s, alice, bob, chat.Page{After: all[1].MessageID, Limit: 3}), newest(all[2:5]...), "after m1")
+	wantMessages(t, listPrivate(t, s, alice, bob, chat.Page{After: all[5].MessageID, Limit: 3}), newest(all[6]), "after m5")
+	wantMessages(t, listPrivate(t, s, alice, bob, chat.Page{After: all[6].MessageID, Limit: 3}), nil, "after the last")
+	// A cursor must be a message of this conversation.
+	carol := newUser("carol")
+	createUsers(t, s, carol)
+	other := savePrivate(t, s, draft(c, alice, carol, "elsewhere", ""), 1)
+	for _, bad := range []string{other.MessageID, newUserID()} {
+		_, err := s.ListMessages(t.Context(), alice.UserID, bob.UserID, chat.Page{After: bad, Limit: 3})
+		wantErr(t, err, chat.ErrBadRequest, "ListMessages with a cursor of another conversation")
+	}
+}
+
+func testConversations(t *testing.T, s chat.Store) {
+	ctx := t.Context()
+	c := newClock()
+	alice, bob, carol := newUser("alice"), newUser("bob"), newUser("carol")
+	createUsers(t, s, alice, bob, carol)
+	savePrivate(t, s, draft(c, bob, alice, "b1", ""), 1)
+	savePrivate(t, s, draft(c, bob, alice, "b2", ""), 2)
+	lastBob := savePrivate(t, s, draft(c, alice, bob, "a1", ""), 3)
+	lastCarol := savePrivate(t, s, draft(c, carol, alice, "c1", ""), 1)
+
+	convs, err := s.Conversations(ctx, alice.UserID)
+	must(t, err, "Conversations")
+	if len(convs) != 2 || convs[0].PeerID != carol.UserID || convs[1].PeerID != bob.UserID {
+		t.Fatalf("alice's conversations %+v: want carol's then bob's (most recent first)", convs)
+	}
+	wantMessage(t, *convs[0].LastMessage, lastCarol, "last message with carol")
+	wantMessage(t, *convs[1].LastMessage, lastBob, "last message with bob")
+	if convs[0].Unread != 1 || convs[1].Unread != 2 || convs[0].ReadUpTo != "" || convs[1].PeerReadUpTo != "" {
+		t.Fatalf("unread %d and %d (want 1 and 2), markers %+v", convs[0].Unread, convs[1].Unread, convs)
+	}
+	peers, err := s.ConversationPeers(ctx, alice.UserID)
+	must(t, err, "ConversationPeers")
+	slices.Sort(peers)
+	want := []string{bob.UserID, carol.UserID}
+	slices.Sort(want)
+	if !slices.Equal(peers, want) {
+		t.Fatalf("ConversationPeers = %q, want %q", peers, want)
+	}
+	bobs, err := s.Conversations(ctx, bob.UserID)
+	must(t, err, "Conversations of bob")
+	if len(bobs) != 1 || bobs[0].Unread != 1 {
+		t.Fatalf("bob's conversations %+v: want one, with alice's one message unread", bobs)
+	}
 }
 
 func testMarkRead(t *testing.T, s chat.Store) {
 	ctx := t.Context()
 	c := newClock()
 	alice, bob, carol := newUser("alice"), newUser("bob"), newUser("carol")
-	m1 := privateMessage(c, bob, alice, "one")
-	m2 := privateMessage(c, bob, alice, "two")
-	m3 := privateMessage(c, carol, alice, "three")
-	for _, m := range []chat.Message{m1, m2, m3} {
-		save(t, s, m, "")
+	createUsers(t, s, alice, bob, carol)
+	b1 := savePrivate(t, s, draft(c, bob, alice, "b1", ""), 1)
+	b2 := savePrivate(t, s, draft(c, bob, alice, "b2", ""), 2)
+	a3 := savePrivate(t, s, draft(c, alice, bob, "a3", ""), 3)
+	b4 := savePrivate(t, s, draft(c, bob, alice, "b4", ""), 4)
+	other := savePrivate(t, s, draft(c, carol, alice, "c1", ""), 1)
+
+	unread := func(u, p chat.User) (int, string, string) {
+		t.Helper()
+		convs, err := s.Conversations(ctx, u.UserID)
+		must(t, err, "Conversations")
+		for _, cv := range convs {
+			if cv.PeerID == p.UserID {
+				return cv.Unread, cv.ReadUpTo, cv.PeerReadUpTo
+			}
+		}
+		t.Fatalf("no conversation of %s with %s", u.Username, p.Username)
+		return 0, "", ""
 	}
-	wantConversations(t, s, alice, []chat.Conversation{conv(carol, m3, 1), conv(bob, m2, 2)}, "before MarkRead")
+	if n, _, _ := unread(alice, bob); n != 3 {
+		t.Fatalf("unread before any read: %d, want 3", n)
+	}
+	m, moved, err := s.MarkRead(ctx, alice.UserID, bob.UserID, b2.MessageID)
+	must(t, err, "MarkRead")
+	if !moved || m.MessageID != b2.MessageID {
+		t.Fatalf("MarkRead: moved %t, message %s", moved, m.MessageID)
+	}
+	if n, mine, _ := unread(alice, bob); n != 1 || mine != b2.MessageID {
+		t.Fatalf("after reading up to b2: unread %d (want 1, b4), marker %s", n, mine)
+	}
+	if _, _, theirs := unread(bob, alice); theirs != b2.MessageID {
+		t.Fatalf("bob sees alice's marker %q, want b2", theirs)
+	}
+	// Her own message counts for nothing; a marker never moves back.
+	_, moved, err = s.MarkRead(ctx, alice.UserID, bob.UserID, b1.MessageID)
+	must(t, err, "MarkRead of an older message")
+	if moved {
+		t.Fatal("MarkRead of an older message moved the marker back")
+	}
+	_, moved, err = s.MarkRead(ctx, alice.UserID, bob.UserID, a3.MessageID)
+	must(t, err, "MarkRead of her own message")
+	if n, mine, _ := unread(alice, bob); !moved || n != 1 || mine != a3.MessageID {
+		t.Fatalf("after reading up to a3: moved %t, unread %d (want 1), marker %s", moved, n, mine)
+	}
+	_, _, err = s.MarkRead(ctx, alice.UserID, bob.UserID, other.MessageID)
+	wantErr(t, err, chat.ErrNotFound, "MarkRead of another conversation's message")
+	_, _, err = s.MarkRead(ctx, alice.UserID, bob.UserID, newUserID())
+	wantErr(t, err, chat.ErrNotFound, "MarkRead of an unknown message")
+	_, moved, err = s.MarkRead(ctx, alice.UserID, bob.UserID, b4.MessageID)
+	must(t, err, "MarkRead of the newest")
+	if n, _, _ := unread(alice, bob); !moved || n != 0 {
+		t.Fatalf("after reading everything: unread %d", n)
+	}
+}
 
-	// Reading zeroes one conversation and does not reorder the list.
-	must(t, s.MarkRead(ctx, alice.UserID, bob.UserID), "MarkRead")
-	wantConversations(t, s, alice, []chat.Conversation{conv(carol, m3, 1), conv(bob, m2, 0)}, "after MarkRead of bob")
-	wantConversations(t, s, bob, []chat.Conversation{conv(alice, m2, 0)}, "the peer is not affected")
-	must(t, s.MarkRead(ctx, alice.UserID, bob.UserID), "MarkRead twice")
-	wantConversations(t, s, alice, []chat.Conversation{conv(carol, m3, 1), conv(bob, m2, 0)}, "after MarkRead twice")
+func testDeleteMessage(t *testing.T, s chat.Store) {
+	ctx := t.Context()
+	c := newClock()
+	alice, bob := newUser("alice"), newUser("bob")
+	createUsers(t, s, alice, bob)
+	a1 := savePrivate(t, s, draft(c, alice, bob, "keep", ""), 1)
+	a2 := savePrivate(t, s, draft(c, alice, bob, "oops", ""), 2)
+	b3 := savePrivate(t, s, draft(c, bob, alice, "reply", ""), 3)
 
-	// Counting starts again from zero.
-	m4 := privateMessage(c, bob, alice, "four")
-	save(t, s, m4, "")
-	wantConversations(t, s, alice, []chat.Conversation{conv(bob, m4, 1), conv(carol, m3, 1)}, "after a new message")
+	_, err := s.DeleteMessage(ctx, bob.UserID, a2.MessageID)
+	wantErr(t, err, chat.ErrForbidden, "DeleteMessage by the recipient")
+	_, err = s.DeleteMessage(ctx, newUserID(), a2.MessageID)
+	wantErr(t, err, chat.ErrNotFound, "DeleteMessage by a stranger")
+	_, err = s.DeleteMessage(ctx, alice.UserID, newUserID())
+	wantErr(t, err, chat.ErrNotFound, "DeleteMessage of an unknown id")
 
-	// Reading a conversation that does not exist is no error and creates none.
-	must(t, s.MarkRead(ctx, carol.UserID, bob.UserID), "MarkRead of no conversation")
-	wantConversations(t, s, carol, []chat.Conversation{conv(alice, m3, 0)}, "MarkRead of no conversation creates none")
-	nobody := newUser("nobody")
-	must(t, s.MarkRead(ctx, nobody.UserID, bob.UserID), "MarkRead by a user without conversations")
-	wantConversations(t, s, nobody, nil, "MarkRead by a user without conversations creates none")
+	old, err := s.DeleteMessage(ctx, alice.UserID, a2.MessageID)
+	must(t, err, "DeleteMessage")
+	wantMessage(t, old, a2, "DeleteMessage returns the message as it was")
+	gone := a2
+	gone.Deleted, gone.Content = true, ""
+	wantMessages(t, listPrivate(t, s, alice, bob, chat.Page{Limit: 10}), newest(a1, gone, b3), "history keeps the deleted message's seq")
+	again, err := s.DeleteMessage(ctx, alice.UserID, a2.MessageID)
+	must(t, err, "DeleteMessage twice")
+	if !again.Deleted {
+		t.Fatal("DeleteMessage twice: the message is not shown deleted")
+	}
+	// The deleted message is no longer unread.
+	convs, err := s.Conversations(ctx, bob.UserID)
+	must(t, err, "Conversations")
+	if len(convs) != 1 || convs[0].Unread != 1 {
+		t.Fatalf("bob's unread after alice deleted one of her two: %+v, want 1", convs)
+	}
+}
+
+func testFileMessage(t *testing.T, s chat.Store) {
+	c := newClock()
+	alice, bob := newUser("alice"), newUser("bob")
+	createUsers(t, s, alice, bob)
+	m := draft(c, alice, bob, "", "f1")
+	m.Kind = chat.KindPrivateFile
+	m.File = &chat.FileRef{Key: "files/a/b/c", Name: "cat.png", Type: "image/png", Size: 12345, MessageType: "image"}
+	stored := savePrivate(t, s, m, 1)
+	wantMessages(t, listPrivate(t, s, bob, alice, chat.Page{Limit: 10}), []chat.Message{stored}, "a file message")
+	old, err := s.DeleteMessage(t.Context(), alice.UserID, stored.MessageID)
+	must(t, err, "DeleteMessage of a file")
+	if old.File == nil || old.File.Key != "files/a/b/c" {
+		t.Fatalf("DeleteMessage of a file returns %+v, want its file (for the caller to delete)", old)
+	}
+	if ms := listPrivate(t, s, bob, alice, chat.Page{Limit: 10}); ms[0].File != nil || !ms[0].Deleted {
+		t.Fatalf("a deleted file message still shows %+v", ms[0])
+	}
 }

@@ -10,8 +10,10 @@
 //		})
 //	}
 //
-// Every subtest gets a fresh, empty store. The suite chooses every id itself
-// (message ids are UUIDv7, which sort by time), so stores must keep the ids
-// they are given. It relies on nothing beyond the port's documentation, so it
-// holds for embedded and networked databases alike.
+// Every subtest gets a fresh, empty store. The suite chooses user and
+// connection ids itself; stores choose message ids and seqs. It relies on
+// nothing beyond the port's documentation, so it holds for embedded and
+// networked databases alike; where it races calls, it checks only what
+// the port promises under concurrency (exactly eight seats, seqs without
+// gaps or repeats, one message per client id).
 package storetest

@@ -1,11 +1,11 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
 	"slices"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -30,11 +30,9 @@ func Run(t *testing.T, newStore func(t *testing.T) chat.Store) {
 	}{
 		{"Users", userTests},
 		{"Connections", connectionTests},
-		{"Messages", messageTests},
 		{"Conversations", conversationTests},
 		{"Rooms", roomTests},
-		{"Allow", allowTests},
-		{"Hit", hitTests},
+		{"Subscriptions", subscriptionTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -51,12 +49,24 @@ func Run(t *testing.T, newStore func(t *testing.T) chat.Store) {
 // (milliseconds), so that every store can keep it exactly.
 func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
-// newUserID returns a fresh user id.
-func newUserID() string { return "u-" + uuid.NewString() }
+// newUserID returns a fresh user id: a UUIDv7, as the service makes them.
+func newUserID() string { return uuid.Must(uuid.NewV7()).String() }
 
-// newMessageID returns a fresh message id that sorts after every id this
-// process made before.
-func newMessageID() string { return uuid.Must(uuid.NewV7()).String() }
+// newUser returns a user (not stored) named name plus a short suffix, so
+// that users of one test never collide.
+func newUser(name string) chat.User {
+	return chat.User{
+		UserID: newUserID(), Username: name + "_" + uuid.NewString()[:6],
+		PasswordHash: "hash-of-" + name, Avatar: "🙂", CreatedAt: now(),
+	}
+}
+
+func createUsers(t *testing.T, s chat.Store, us ...chat.User) {
+	t.Helper()
+	for _, u := range us {
+		must(t, s.CreateUser(t.Context(), u), "CreateUser "+u.Username)
+	}
+}
 
 func must(t *testing.T, err error, what string) {
 	t.Helper()
@@ -72,56 +82,39 @@ func wantErr(t *testing.T, err, target error, what string) {
 	}
 }
 
-func normUser(u chat.User) chat.User {
+// public is u as other users see it: no password hash.
+func public(u chat.User) chat.User {
+	u.PasswordHash = ""
 	u.CreatedAt = u.CreatedAt.UTC()
 	return u
 }
 
 func wantUser(t *testing.T, got, want chat.User, what string) {
 	t.Helper()
-	if !reflect.DeepEqual(normUser(got), normUser(want)) {
+	got.CreatedAt = got.CreatedAt.UTC()
+	want.CreatedAt = want.CreatedAt.UTC()
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s:\n got  %+v\n want %+v", what, got, want)
 	}
 }
 
-func normConn(c chat.Connection) chat.Connection {
-	c.ConnectedAt = c.ConnectedAt.UTC()
-	c.ExpiresAt = c.ExpiresAt.UTC()
-	return c
+// ids returns the connection ids of targets, sorted.
+func connIDs(ts []chat.Target) []string {
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.ConnID)
+	}
+	slices.Sort(out)
+	return out
 }
 
-func wantConn(t *testing.T, got, want chat.Connection, what string) {
+func wantConnIDs(t *testing.T, got []chat.Target, what string, want ...string) {
 	t.Helper()
-	if !reflect.DeepEqual(normConn(got), normConn(want)) {
-		t.Fatalf("%s:\n got  %+v\n want %+v", what, got, want)
+	w := slices.Clone(want)
+	slices.Sort(w)
+	if g := connIDs(got); !slices.Equal(g, w) {
+		t.Fatalf("%s: connections %q, want %q", what, g, w)
 	}
-}
-
-// wantConns compares connections as sets: the port promises no order.
-func wantConns(t *testing.T, got, want []chat.Connection, what string) {
-	t.Helper()
-	byID := func(a, b chat.Connection) int {
-		switch {
-		case a.ConnID < b.ConnID:
-			return -1
-		case a.ConnID > b.ConnID:
-			return 1
-		}
-		return 0
-	}
-	g := slices.SortedFunc(slices.Values(got), byID)
-	w := slices.SortedFunc(slices.Values(want), byID)
-	if len(g) != len(w) {
-		t.Fatalf("%s: got %d connections %+v, want %d %+v", what, len(g), g, len(w), w)
-	}
-	for i := range g {
-		wantConn(t, g[i], w[i], fmt.Sprintf("%s: connection %d", what, i))
-	}
-}
-
-func normMessage(m chat.Message) chat.Message {
-	m.At = m.At.UTC()
-	return m
 }
 
 func fmtMessage(m chat.Message) string {
@@ -129,68 +122,70 @@ func fmtMessage(m chat.Message) string {
 	if m.File != nil {
 		f = fmt.Sprintf("%+v", *m.File)
 	}
-	return fmt.Sprintf("{ID:%s Kind:%s From:%s FromName:%s To:%s Room:%s Content:%q File:%s At:%s Deleted:%t}",
-		m.MessageID, m.Kind, m.From, m.FromName, m.To, m.Room, m.Content, f, m.At.Format(time.RFC3339Nano), m.Deleted)
+	return fmt.Sprintf("{ID:%s Seq:%d Kind:%s From:%s FromName:%s To:%s Room:%s Epoch:%s Content:%q File:%s At:%s Deleted:%t CID:%q}",
+		m.MessageID, m.Seq, m.Kind, m.From, m.FromName, m.To, m.Room, m.Epoch, m.Content, f, m.At.Format(time.RFC3339Nano), m.Deleted, m.ClientID)
 }
 
 func wantMessage(t *testing.T, got, want chat.Message, what string) {
 	t.Helper()
-	if !reflect.DeepEqual(normMessage(got), normMessage(want)) {
+	got.At, want.At = got.At.UTC(), want.At.UTC()
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s:\n got  %s\n want %s", what, fmtMessage(got), fmtMessage(want))
 	}
 }
 
-// wantMessages compares in order: ListMessages promises newest first.
+// wantMessages compares in order: histories are newest first.
 func wantMessages(t *testing.T, got, want []chat.Message, what string) {
 	t.Helper()
 	if len(got) != len(want) {
-		t.Fatalf("%s: got %d messages %v, want %d %v", what, len(got), ids(got), len(want), ids(want))
+		t.Fatalf("%s: got %d messages %v, want %d %v", what, len(got), seqs(got), len(want), seqs(want))
 	}
 	for i := range got {
 		wantMessage(t, got[i], want[i], fmt.Sprintf("%s: message %d", what, i))
 	}
 }
 
-func ids(ms []chat.Message) []string {
-	out := make([]string, len(ms))
+func seqs(ms []chat.Message) []int64 {
+	out := make([]int64, len(ms))
 	for i, m := range ms {
-		out[i] = m.MessageID
+		out[i] = m.Seq
 	}
 	return out
 }
 
-// deleted is m as MarkDeleted leaves it.
-func deleted(m chat.Message) chat.Message {
-	m.Deleted = true
-	m.Content = ""
-	m.File = nil
-	return m
+// newest reverses ms, oldest first, into history's order.
+func newest(ms ...chat.Message) []chat.Message {
+	out := slices.Clone(ms)
+	slices.Reverse(out)
+	return out
 }
 
-func wantRoom(t *testing.T, got, want chat.Room, what string) {
-	t.Helper()
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("%s:\n got  %+v\n want %+v", what, got, want)
-	}
+// allow and refuse are admit functions: the send rate limit saying yes,
+// or no with err.
+func allow(context.Context) error { return nil }
+
+func refuseWith(err error) func(context.Context) error {
+	return func(context.Context) error { return err }
 }
 
-// wantEmptyRoom checks the shape of a room that has no records: its name,
-// Version 0 and eight zero seats.
-func wantEmptyRoom(t *testing.T, got chat.Room, name, what string) {
-	t.Helper()
-	wantRoom(t, got, chat.Room{Name: name}, what)
+// counted counts its calls.
+type counted struct {
+	mu sync.Mutex
+	n  int
+	fn func(context.Context) error
 }
 
-// wantStrings compares as sets: the port promises no order.
-func wantStrings(t *testing.T, got, want []string, what string) {
-	t.Helper()
-	g := slices.Clone(got)
-	w := slices.Clone(want)
-	sort.Strings(g)
-	sort.Strings(w)
-	if !slices.Equal(g, w) {
-		t.Fatalf("%s: got %q, want %q", what, got, want)
-	}
+func (c *counted) admit(ctx context.Context) error {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.fn(ctx)
+}
+
+func (c *counted) calls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
 
 // race runs do(0..n-1) in n goroutines released together, so that the

@@ -1,13 +1,14 @@
 package boltstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/minichatbar/minichat/pkg/chat"
@@ -36,65 +37,80 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func allow(context.Context) error { return nil }
+
+func twoUsers(t testing.TB, s *BoltStore) (chat.User, chat.User) {
+	t.Helper()
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	a := chat.User{UserID: "0193a000-0000-7000-8000-00000000000a", Username: "alice", PasswordHash: "h", CreatedAt: at}
+	b := chat.User{UserID: "0193a000-0000-7000-8000-00000000000b", Username: "bob", PasswordHash: "h", CreatedAt: at}
+	for _, u := range []chat.User{a, b} {
+		if err := s.CreateUser(t.Context(), u); err != nil {
+			t.Fatalf("CreateUser: %v", err)
+		}
+	}
+	return a, b
+}
+
+// TestReopen: what was written is there after the file is closed and
+// opened again; connections and seats are not, once ForgetConnections ran
+// (a restarted server's first act), and rooms come back with a new epoch.
 func TestReopen(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "nested", "dir", "minichat.db")
 	s, err := Open(path)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatal(err)
 	}
-	at := time.Now().UTC().Truncate(time.Millisecond)
-	u := chat.User{UserID: "u1", Username: "alice", PasswordHash: "h", Avatar: "🐱", CreatedAt: at}
-	peer := chat.User{UserID: "u2", Username: "bob", CreatedAt: at}
-	m := chat.Message{MessageID: uuid.Must(uuid.NewV7()).String(), Kind: chat.KindPrivate, From: u.UserID, FromName: u.Username, To: peer.UserID, Content: "hi", At: at}
-	c := chat.Connection{ConnID: "c1", UserID: u.UserID, Username: u.Username, ConnectedAt: at, ExpiresAt: at.Add(time.Hour)}
-	for _, u := range []chat.User{u, peer} {
-		if err := s.CreateUser(ctx, u); err != nil {
-			t.Fatalf("CreateUser: %v", err)
-		}
+	alice, bob := twoUsers(t, s)
+	at := time.Now().UTC()
+	c := chat.Connection{ConnID: "c1", UserID: alice.UserID, Username: alice.Username, ConnectedAt: at, ExpiresAt: at.Add(time.Hour)}
+	if _, err := s.Connect(ctx, c); err != nil {
+		t.Fatal(err)
 	}
-	if _, _, err := s.SaveMessage(ctx, m, "u1#1"); err != nil {
-		t.Fatalf("SaveMessage: %v", err)
-	}
-	if err := s.PutConnection(ctx, c); err != nil {
-		t.Fatalf("PutConnection: %v", err)
-	}
-	room, _, err := s.JoinRoom(ctx, "lobby", chat.Seat{UserID: u.UserID, Username: u.Username})
+	r, _, err := s.JoinRoom(ctx, "bar", chat.Identity{UserID: alice.UserID, Username: alice.Username})
 	if err != nil {
-		t.Fatalf("JoinRoom: %v", err)
+		t.Fatal(err)
+	}
+	m, _, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "hi", At: at, ClientID: "x"}, allow)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+		t.Fatal(err)
 	}
-
-	s, err = Open(path)
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
-	got, err := s.UserByName(ctx, "alice")
-	if err != nil || got.UserID != u.UserID || !got.CreatedAt.Equal(at) {
-		t.Fatalf("UserByName after reopen: %+v, %v", got, err)
+	defer s.Close()
+	ms, err := s.ListMessages(ctx, alice.UserID, bob.UserID, chat.Page{Limit: 10})
+	if err != nil || len(ms) != 1 || ms[0].MessageID != m.MessageID || ms[0].Seq != 1 {
+		t.Fatalf("history after reopening: %+v, %v", ms, err)
 	}
-	_, created, err := s.SaveMessage(ctx, chat.Message{MessageID: uuid.Must(uuid.NewV7()).String(), From: u.UserID, To: peer.UserID}, "u1#1")
-	if err != nil || created {
-		t.Fatalf("SaveMessage with a used key after reopen: created %t, %v", created, err)
+	if got, _ := s.GetRoom(ctx, "bar"); got.SeatOf(alice.UserID) != 0 {
+		t.Fatal("the seat did not survive a plain reopen")
 	}
-	convs, err := s.Conversations(ctx, peer.UserID)
-	if err != nil || len(convs) != 1 || convs[0].Unread != 1 || convs[0].LastMessage.Content != "hi" {
-		t.Fatalf("Conversations after reopen: %+v, %v", convs, err)
+	if err := s.ForgetConnections(ctx); err != nil {
+		t.Fatal(err)
 	}
-	gc, err := s.GetConnection(ctx, "c1")
-	if err != nil || gc.UserID != u.UserID {
-		t.Fatalf("GetConnection after reopen: %+v, %v", gc, err)
+	if _, err := s.GetConnection(ctx, "c1"); !errors.Is(err, chat.ErrNotFound) {
+		t.Fatalf("a connection of the process before survives ForgetConnections: %v", err)
 	}
-	r, err := s.GetRoom(ctx, "lobby")
-	if err != nil || r != room {
-		t.Fatalf("GetRoom after reopen: %+v, %v, want %+v", r, err, room)
+	peers, _ := s.Peers(ctx, []string{alice.UserID})
+	if p := peers[alice.UserID]; p.Online() || p.LastSeen.IsZero() {
+		t.Fatalf("after ForgetConnections: online %t, last seen %v", p.Online(), p.LastSeen)
 	}
-	rooms, err := s.RoomsOf(ctx, u.UserID)
-	if err != nil || len(rooms) != 1 || rooms[0] != "lobby" {
-		t.Fatalf("RoomsOf after reopen: %q, %v", rooms, err)
+	if got, _ := s.GetRoom(ctx, "bar"); !got.Empty() || got.Version != 0 {
+		t.Fatalf("a seat survives ForgetConnections: %+v", got)
+	}
+	again, _, err := s.JoinRoom(ctx, "bar", chat.Identity{UserID: bob.UserID, Username: bob.Username})
+	if err != nil || again.Epoch == r.Epoch {
+		t.Fatalf("the room after a restart: epoch %q (before %q), %v", again.Epoch, r.Epoch, err)
+	}
+	// The resend of a message sent before the restart is still a resend.
+	got, created, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "hi", At: at, ClientID: "x"}, allow)
+	if err != nil || created || got.MessageID != m.MessageID {
+		t.Fatalf("resend after reopening: created %t, %s, %v", created, got.MessageID, err)
 	}
 }
 
@@ -115,71 +131,85 @@ func TestOpenLocked(t *testing.T) {
 	}
 }
 
-// TestLimits: the documented per-call maxima are enforced, so a caller that
-// exceeds them fails here as it would on DynamoDB.
-func TestLimits(t *testing.T) {
+// TestOlderLayoutRefused: a file of the layout before seq numbers is not
+// misread; the error says what to do.
+func TestOlderLayoutRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucketUsers); return err }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err := Open(path); err == nil {
+		s.Close()
+		t.Fatal("a file of the older layout opened")
+	}
+}
+
+// TestGroupCommit: concurrent writes share transactions (and so fsyncs),
+// and each still returns only once committed.
+func TestGroupCommit(t *testing.T) {
 	s, _ := openTemp(t)
-	ids := make([]string, maxUsersByID+1)
+	alice, bob := twoUsers(t, s)
+	ctx := t.Context()
+	const n = 64
+	before := s.commits.Load()
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		go func() {
+			<-start
+			_, _, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: fmt.Sprint(i), At: time.Now()}, allow)
+			errs <- err
+		}()
+	}
+	close(start)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	commits := s.commits.Load() - before
+	ms, err := s.ListMessages(ctx, alice.UserID, bob.UserID, chat.Page{Limit: 100})
+	if err != nil || len(ms) != n {
+		t.Fatalf("%d writes: %d messages stored, %v", n, len(ms), err)
+	}
+	if commits >= n {
+		t.Fatalf("%d concurrent writes took %d commits: no batching", n, commits)
+	}
+	t.Logf("%d concurrent writes in %d commits", n, commits)
+}
+
+// TestPerCallBounds: the documented per-call maxima are enforced, so a
+// caller that exceeds them fails here as it would on DynamoDB.
+func TestPerCallBounds(t *testing.T) {
+	s, _ := openTemp(t)
+	ids := make([]string, maxPeers+1)
 	for i := range ids {
 		ids[i] = fmt.Sprint(i)
 	}
-	if _, err := s.UsersByID(t.Context(), ids); err == nil {
-		t.Fatalf("UsersByID of %d ids: no error", len(ids))
+	if _, err := s.Peers(t.Context(), ids); err == nil {
+		t.Fatalf("Peers of %d ids: no error", len(ids))
 	}
-	if _, err := s.ConnectionsOf(t.Context(), ids[:maxConnectionsOfUsers+1]...); err == nil {
-		t.Fatalf("ConnectionsOf of %d users: no error", maxConnectionsOfUsers+1)
+	if _, err := s.Targets(t.Context(), ids[:60], ids[60:]); err == nil {
+		t.Fatalf("Targets of %d users and rooms: no error", len(ids))
 	}
 }
 
-func BenchmarkSaveMessage(b *testing.B) {
+func BenchmarkSavePrivate(b *testing.B) {
 	s, _ := openTemp(b)
+	alice, bob := twoUsers(b, s)
 	ctx := b.Context()
-	at := time.Now().UTC()
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		m := chat.Message{
-			MessageID: uuid.Must(uuid.NewV7()).String(), Kind: chat.KindPrivate,
-			From: "u1", FromName: "alice", To: "u2", Content: "hello there", At: at,
-		}
-		if _, _, err := s.SaveMessage(ctx, m, fmt.Sprintf("u1#%d", i)); err != nil {
+		m := chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "hello there", At: time.Now(), ClientID: fmt.Sprint(i)}
+		if _, _, err := s.SavePrivate(ctx, m, allow); err != nil {
 			b.Fatal(err)
 		}
 		i++
-	}
-}
-
-func BenchmarkJoinLeaveRoom(b *testing.B) {
-	s, _ := openTemp(b)
-	ctx := b.Context()
-	seat := chat.Seat{UserID: "u1", Username: "alice"}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, err := s.JoinRoom(ctx, "lobby", seat); err != nil {
-			b.Fatal(err)
-		}
-		if _, _, err := s.LeaveRoom(ctx, "lobby", seat.UserID); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkListMessages(b *testing.B) {
-	s, _ := openTemp(b)
-	ctx := b.Context()
-	at := time.Now().UTC()
-	for range 200 {
-		m := chat.Message{MessageID: uuid.Must(uuid.NewV7()).String(), Kind: chat.KindPrivate, From: "u1", To: "u2", Content: "hi", At: at}
-		if _, _, err := s.SaveMessage(ctx, m, ""); err != nil {
-			b.Fatal(err)
-		}
-	}
-	conv := chat.ConversationID("u1", "u2")
-	b.ReportAllocs()
-	for b.Loop() {
-		ms, err := s.ListMessages(ctx, conv, chat.Page{Limit: 50})
-		if err != nil || len(ms) != 50 {
-			b.Fatalf("ListMessages: %d, %v", len(ms), err)
-		}
 	}
 }

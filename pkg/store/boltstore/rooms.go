@@ -1,114 +1,239 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"slices"
+	"time"
 
+	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/minichatbar/minichat/pkg/chat"
 )
 
-// getRoom reads a room; a room without a record is empty with Version 0.
-func getRoom(tx *bolt.Tx, name string) (chat.Room, error) {
-	r := chat.Room{Name: name}
-	if _, err := get(tx.Bucket(bucketRooms), []byte(name), &r); err != nil {
-		return chat.Room{}, err
-	}
-	r.Name = name
-	return r, nil
+// roomRec is a room as stored. Seats name their users; a seat's
+// connections and avatar are read from its user, so they are never stale.
+type roomRec struct {
+	Epoch   string
+	Version int64
+	Seats   [chat.SeatCount]seatRec
 }
 
-// GetRoom returns a room; a room without members is empty with Version 0.
+type seatRec struct {
+	UserID   string `json:",omitempty"`
+	Username string `json:",omitempty"`
+}
+
+func getRoom(tx *bolt.Tx, name string) (roomRec, bool, error) {
+	var r roomRec
+	found, err := get(tx.Bucket(bucketRooms), []byte(name), &r)
+	return r, found, err
+}
+
+// room turns a record into the domain's room, reading each seated user.
+func (r roomRec) room(tx *bolt.Tx, name string, now time.Time) (chat.Room, error) {
+	out := chat.Room{Name: name, Epoch: r.Epoch, Version: r.Version}
+	if seq := lastSeq(tx.Bucket(bucketRoomMessages), name+sep+r.Epoch); seq > 0 {
+		var m chat.Message
+		if _, err := get(tx.Bucket(bucketRoomMessages), seqKey(name+sep+r.Epoch, seq), &m); err != nil {
+			return chat.Room{}, err
+		}
+		out.Last = &m
+	}
+	for i, st := range r.Seats {
+		if st.UserID == "" {
+			continue
+		}
+		seat := chat.Seat{UserID: st.UserID, Username: st.Username}
+		u, found, err := getUser(tx, st.UserID)
+		if err != nil {
+			return chat.Room{}, err
+		}
+		if found {
+			seat.AvatarVersion, seat.Conns = u.AvatarVersion, u.live(now)
+		}
+		out.Seats[i] = seat
+	}
+	return out, nil
+}
+
+func readRoom(tx *bolt.Tx, name string, now time.Time) (chat.Room, error) {
+	r, found, err := getRoom(tx, name)
+	if err != nil || !found {
+		return chat.Room{Name: name}, err
+	}
+	return r.room(tx, name, now)
+}
+
+// GetRoom returns the room, or an empty one.
 func (s *BoltStore) GetRoom(ctx context.Context, name string) (chat.Room, error) {
 	var r chat.Room
 	err := s.view(ctx, "get room", func(tx *bolt.Tx) error {
 		var err error
-		r, err = getRoom(tx, name)
+		r, err = readRoom(tx, name, s.now())
 		return err
 	})
 	return r, err
 }
 
-// JoinRoom seats st.UserID on the first free seat. bbolt runs one write
-// transaction at a time, so the read and the write of the seats cannot
-// interleave with another writer's.
-func (s *BoltStore) JoinRoom(ctx context.Context, name string, st chat.Seat) (chat.Room, bool, error) {
-	if st.UserID == "" {
-		return chat.Room{}, false, fmt.Errorf("boltstore: join room: empty user id: %w", chat.ErrBadRequest)
-	}
-	var r chat.Room
-	changed := false
+func newEpoch() string { return uuid.Must(uuid.NewV7()).String() }
+
+// JoinRoom seats the user on the first free seat.
+func (s *BoltStore) JoinRoom(ctx context.Context, name string, id chat.Identity) (chat.Room, bool, error) {
+	var (
+		out           chat.Room
+		changed, full bool
+	)
+	now := s.now()
 	err := s.update(ctx, "join room", func(tx *bolt.Tx) error {
-		var err error
-		if r, err = getRoom(tx, name); err != nil {
+		changed, full = false, false
+		r, found, err := getRoom(tx, name)
+		if err != nil {
 			return err
 		}
-		if r.SeatOf(st.UserID) >= 0 {
-			return nil
+		if !found {
+			r = roomRec{Epoch: newEpoch()}
 		}
 		free := -1
-		for i, seat := range r.Seats {
-			if seat.UserID == "" {
+		for i, st := range r.Seats {
+			if st.UserID == id.UserID {
+				out, err = r.room(tx, name, now)
+				return err
+			}
+			if st.UserID == "" && free < 0 {
 				free = i
-				break
 			}
 		}
 		if free < 0 {
-			return fmt.Errorf("room %s: %w", name, chat.ErrRoomFull)
-		}
-		r.Seats[free] = st
-		r.Version++
-		changed = true
-		if err := tx.Bucket(bucketUserRooms).Put(key(st.UserID, name), nil); err != nil {
+			full = true
+			out, err = r.room(tx, name, now)
 			return err
 		}
-		return put(tx.Bucket(bucketRooms), []byte(name), r)
+		r.Seats[free] = seatRec{UserID: id.UserID, Username: id.Username}
+		r.Version++
+		if err := put(tx.Bucket(bucketRooms), []byte(name), r); err != nil {
+			return err
+		}
+		if u, ok, err := getUser(tx, id.UserID); err != nil {
+			return err
+		} else if ok && !slices.Contains(u.Rooms, name) {
+			u.Rooms = append(u.Rooms, name)
+			if err := putUser(tx, u); err != nil {
+				return err
+			}
+		}
+		changed = true
+		out, err = r.room(tx, name, now)
+		return err
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return chat.Room{}, false, err
+	case full:
+		return out, false, fmt.Errorf("boltstore: join room %q: %w", name, chat.ErrRoomFull)
 	}
-	return r, changed, nil
+	return out, changed, nil
 }
 
-// LeaveRoom frees userID's seat and bumps the version; the last member's
-// leave deletes the room's record.
-func (s *BoltStore) LeaveRoom(ctx context.Context, name, userID string) (chat.Room, bool, error) {
-	var r chat.Room
-	changed := false
+// LeaveRoom frees the user's seat; the last member leaving deletes the
+// room's record, so the next join starts a new epoch.
+func (s *BoltStore) LeaveRoom(ctx context.Context, name, userID string) (chat.Room, chat.Seat, bool, error) {
+	var l leaving
 	err := s.update(ctx, "leave room", func(tx *bolt.Tx) error {
 		var err error
-		if r, err = getRoom(tx, name); err != nil {
-			return err
-		}
-		i := r.SeatOf(userID)
-		if i < 0 {
-			return nil
-		}
-		r.Seats[i] = chat.Seat{}
-		r.Version++
-		changed = true
-		if err := tx.Bucket(bucketUserRooms).Delete(key(userID, name)); err != nil {
-			return err
-		}
-		if r.Empty() {
-			return tx.Bucket(bucketRooms).Delete([]byte(name))
-		}
-		return put(tx.Bucket(bucketRooms), []byte(name), r)
+		l, err = leaveTx(tx, name, userID, s.now())
+		return err
 	})
 	if err != nil {
-		return chat.Room{}, false, err
+		return chat.Room{}, chat.Seat{}, false, err
 	}
-	return r, changed, nil
+	return l.Room, l.Freed, l.changed, nil
 }
 
-// RoomsOf returns the names of the rooms where userID holds a seat: a cursor
-// range over the user->rooms index.
-func (s *BoltStore) RoomsOf(ctx context.Context, userID string) ([]string, error) {
-	var out []string
-	err := s.view(ctx, "rooms of", func(tx *bolt.Tx) error {
-		out = suffixes(tx.Bucket(bucketUserRooms), userID)
-		return nil
+type leaving struct {
+	chat.Left
+	changed bool
+}
+
+// leaveTx frees userID's seat in room within tx, deleting the room's
+// record when it empties, and drops the room from the user's.
+func leaveTx(tx *bolt.Tx, name, userID string, now time.Time) (leaving, error) {
+	var l leaving
+	r, found, err := getRoom(tx, name)
+	if err != nil {
+		return l, err
+	}
+	if u, ok, err := getUser(tx, userID); err != nil {
+		return l, err
+	} else if ok && slices.Contains(u.Rooms, name) {
+		u.Rooms = slices.DeleteFunc(u.Rooms, func(s string) bool { return s == name })
+		if err := putUser(tx, u); err != nil {
+			return l, err
+		}
+	}
+	if !found {
+		l.Room = chat.Room{Name: name}
+		return l, nil
+	}
+	before, err := r.room(tx, name, now)
+	if err != nil {
+		return l, err
+	}
+	i := before.SeatOf(userID)
+	if i < 0 {
+		l.Room = before
+		return l, nil
+	}
+	l.Freed, l.changed = before.Seats[i], true
+	r.Seats[i] = seatRec{}
+	r.Version++
+	empty := true
+	for _, st := range r.Seats {
+		empty = empty && st.UserID == ""
+	}
+	if empty {
+		l.Room = chat.Room{Name: name, Epoch: r.Epoch, Version: r.Version}
+		return l, tx.Bucket(bucketRooms).Delete([]byte(name))
+	}
+	if err := put(tx.Bucket(bucketRooms), []byte(name), r); err != nil {
+		return l, err
+	}
+	l.Room, err = r.room(tx, name, now)
+	return l, err
+}
+
+// SaveGroup stores a room message as the next of the epoch r was read in.
+func (s *BoltStore) SaveGroup(ctx context.Context, r chat.Room, m chat.Message, admit func(context.Context) error) (chat.Message, bool, error) {
+	if r.Epoch == "" {
+		return chat.Message{}, false, errStaleRoom
+	}
+	prefix := m.Room + sep + r.Epoch
+	return s.save(ctx, m, admit, func(tx *bolt.Tx, m *chat.Message) (string, error) {
+		m.Seq, m.Epoch = lastSeq(tx.Bucket(bucketRoomMessages), prefix)+1, r.Epoch
+		return prefix, nil
 	})
-	return out, err
+}
+
+// lastSeq is the seq of the last message under prefix, 0 for none.
+func lastSeq(b *bolt.Bucket, prefix string) int64 {
+	c := b.Cursor()
+	k, _ := c.Seek(seqKey(prefix, 1<<62))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	p := key(prefix, "")
+	if k == nil || len(k) != len(p)+8 || !bytes.HasPrefix(k, p) {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(k[len(p):]))
+}
+
+// RoomMessages returns a page of the room's messages of epoch.
+func (s *BoltStore) RoomMessages(ctx context.Context, room, epoch string, p chat.Page) ([]chat.Message, error) {
+	return s.list(ctx, bucketRoomMessages, room+sep+epoch, p)
 }

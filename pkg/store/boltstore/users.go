@@ -4,120 +4,174 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/minichatbar/minichat/pkg/chat"
 )
 
-// maxUsersByID is the most ids UsersByID takes, as the port documents
-// (DynamoDB's BatchGetItem limit); enforcing it here makes a caller that
-// passes more fail locally, not only on AWS.
-const maxUsersByID = 100
+// userRec is a user with what changes while they chat: their live
+// connections (id -> expiry), the rooms they sit in and when they were
+// last seen.
+type userRec struct {
+	chat.User
+	Conns    map[string]time.Time `json:",omitempty"`
+	Rooms    []string             `json:",omitempty"`
+	LastSeen time.Time            `json:",omitempty"`
+}
+
+// live returns the user's unexpired connections, sorted by id.
+func (u userRec) live(now time.Time) []chat.Target {
+	var ts []chat.Target
+	for _, id := range slices.Sorted(maps.Keys(u.Conns)) {
+		if exp := u.Conns[id]; exp.After(now) {
+			ts = append(ts, chat.Target{ConnID: id, UserID: u.UserID, ExpiresAt: exp})
+		}
+	}
+	return ts
+}
+
+func (u userRec) peer(now time.Time) chat.Peer {
+	p := chat.Peer{User: u.User, Conns: u.live(now), LastSeen: u.LastSeen}
+	p.PasswordHash = ""
+	return p
+}
+
+func getUser(tx *bolt.Tx, userID string) (userRec, bool, error) {
+	var u userRec
+	found, err := get(tx.Bucket(bucketUsers), []byte(userID), &u)
+	return u, found, err
+}
+
+// putUser stores u and keeps the index of users with connections in step.
+func putUser(tx *bolt.Tx, u userRec) error {
+	if len(u.Conns) > 0 {
+		if err := tx.Bucket(bucketOnline).Put([]byte(u.UserID), nil); err != nil {
+			return err
+		}
+	} else if err := tx.Bucket(bucketOnline).Delete([]byte(u.UserID)); err != nil {
+		return err
+	}
+	return put(tx.Bucket(bucketUsers), []byte(u.UserID), u)
+}
 
 // CreateUser stores a new user; ErrConflict if the username is taken.
 func (s *BoltStore) CreateUser(ctx context.Context, u chat.User) error {
-	return s.update(ctx, "create user", func(tx *bolt.Tx) error {
-		names, users := tx.Bucket(bucketUsernames), tx.Bucket(bucketUsers)
-		if names.Get([]byte(u.Username)) != nil {
-			return fmt.Errorf("username %q is taken: %w", u.Username, chat.ErrConflict)
-		}
-		if users.Get([]byte(u.UserID)) != nil {
-			return fmt.Errorf("user id %s exists: %w", u.UserID, chat.ErrConflict)
+	var taken bool
+	err := s.update(ctx, "create user", func(tx *bolt.Tx) error {
+		names := tx.Bucket(bucketUsernames)
+		taken = names.Get([]byte(u.Username)) != nil || tx.Bucket(bucketUsers).Get([]byte(u.UserID)) != nil
+		if taken {
+			return nil
 		}
 		if err := names.Put([]byte(u.Username), []byte(u.UserID)); err != nil {
 			return err
 		}
-		return put(users, []byte(u.UserID), u)
+		return putUser(tx, userRec{User: u})
 	})
-}
-
-// UserByName returns the user with that exact username, or ErrNotFound.
-func (s *BoltStore) UserByName(ctx context.Context, username string) (chat.User, error) {
-	var u chat.User
-	err := s.view(ctx, "user by name", func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketUsernames).Get([]byte(username))
-		if id == nil {
-			return fmt.Errorf("user %q: %w", username, chat.ErrNotFound)
-		}
-		return getUser(tx, string(id), &u)
-	})
-	return u, err
-}
-
-// UserByID returns the user, or ErrNotFound.
-func (s *BoltStore) UserByID(ctx context.Context, userID string) (chat.User, error) {
-	var u chat.User
-	err := s.view(ctx, "user by id", func(tx *bolt.Tx) error {
-		return getUser(tx, userID, &u)
-	})
-	return u, err
-}
-
-func getUser(tx *bolt.Tx, userID string, u *chat.User) error {
-	ok, err := get(tx.Bucket(bucketUsers), []byte(userID), u)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fmt.Errorf("user %s: %w", userID, chat.ErrNotFound)
+	if taken {
+		return fmt.Errorf("boltstore: username %q: %w", u.Username, chat.ErrConflict)
 	}
 	return nil
 }
 
-// UsersByID returns the users that exist among ids (at most 100 ids).
-func (s *BoltStore) UsersByID(ctx context.Context, ids []string) (map[string]chat.User, error) {
-	if len(ids) > maxUsersByID {
-		return nil, fmt.Errorf("boltstore: users by id: %d ids, at most %d", len(ids), maxUsersByID)
+// UserByName returns the user with that exact username.
+func (s *BoltStore) UserByName(ctx context.Context, username string) (chat.User, error) {
+	var u userRec
+	var found bool
+	err := s.view(ctx, "user by name", func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketUsernames).Get([]byte(username))
+		if id == nil {
+			return nil
+		}
+		var err error
+		u, found, err = getUser(tx, string(id))
+		return err
+	})
+	if err != nil {
+		return chat.User{}, err
 	}
-	out := make(map[string]chat.User, len(ids))
-	err := s.view(ctx, "users by id", func(tx *bolt.Tx) error {
-		users := tx.Bucket(bucketUsers)
+	if !found {
+		return chat.User{}, fmt.Errorf("boltstore: user %q: %w", username, chat.ErrNotFound)
+	}
+	return u.User, nil
+}
+
+// maxPeers is the port's bound on the users one call names; kept here as
+// DynamoDB keeps it, so that a caller that exceeds it fails in tests too.
+const maxPeers = 100
+
+// Peers returns the users among ids with their live connections.
+func (s *BoltStore) Peers(ctx context.Context, ids []string) (map[string]chat.Peer, error) {
+	if len(ids) > maxPeers {
+		return nil, fmt.Errorf("boltstore: peers: %d ids, at most %d", len(ids), maxPeers)
+	}
+	out := make(map[string]chat.Peer, len(ids))
+	now := s.now()
+	err := s.view(ctx, "peers", func(tx *bolt.Tx) error {
 		for _, id := range ids {
-			var u chat.User
-			ok, err := get(users, []byte(id), &u)
+			u, found, err := getUser(tx, id)
 			if err != nil {
 				return err
 			}
-			if ok {
-				out[id] = u
+			if found {
+				out[id] = u.peer(now)
 			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// SearchUsers returns up to limit users whose username starts with prefix,
-// ordered by username: a cursor range over the username index.
-func (s *BoltStore) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
-	var out []chat.User
-	err := s.view(ctx, "search users", func(tx *bolt.Tx) error {
-		p := []byte(prefix)
-		c := tx.Bucket(bucketUsernames).Cursor()
-		for k, id := c.Seek(p); k != nil && bytes.HasPrefix(k, p) && len(out) < limit; k, id = c.Next() {
-			var u chat.User
-			if err := getUser(tx, string(id), &u); err != nil {
-				return err
-			}
-			out = append(out, u)
 		}
 		return nil
 	})
 	return out, err
 }
 
-// SetAvatar changes a user's avatar; ErrNotFound if there is no user.
-func (s *BoltStore) SetAvatar(ctx context.Context, userID, avatar string) error {
-	return s.update(ctx, "set avatar", func(tx *bolt.Tx) error {
-		var u chat.User
-		if err := getUser(tx, userID, &u); err != nil {
+// SearchUsers walks the username index from prefix.
+func (s *BoltStore) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
+	var out []chat.User
+	err := s.view(ctx, "search users", func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketUsernames).Cursor()
+		for k, id := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)) && len(out) < limit; k, id = c.Next() {
+			u, found, err := getUser(tx, string(id))
+			if err != nil {
+				return err
+			}
+			if found {
+				u.PasswordHash = ""
+				out = append(out, u.User)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SetAvatar changes the user's text avatar, and image avatar when key is
+// set.
+func (s *BoltStore) SetAvatar(ctx context.Context, id chat.Identity, avatar, key, version string) (chat.User, []string, error) {
+	var u userRec
+	var found bool
+	err := s.update(ctx, "set avatar", func(tx *bolt.Tx) error {
+		var err error
+		u, found, err = getUser(tx, id.UserID)
+		if err != nil || !found {
 			return err
 		}
 		u.Avatar = avatar
-		return put(tx.Bucket(bucketUsers), []byte(userID), u)
+		if key != "" {
+			u.AvatarKey, u.AvatarVersion = key, version
+		}
+		return putUser(tx, u)
 	})
+	if err != nil {
+		return chat.User{}, nil, err
+	}
+	if !found {
+		return chat.User{}, nil, fmt.Errorf("boltstore: user %q: %w", id.UserID, chat.ErrNotFound)
+	}
+	u.PasswordHash = ""
+	return u.User, slices.Clone(u.Rooms), nil
 }

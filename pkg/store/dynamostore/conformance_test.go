@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/chat/limitertest"
 	"github.com/minichatbar/minichat/pkg/chat/storetest"
 	"github.com/minichatbar/minichat/pkg/testenv/moto"
 )
@@ -14,6 +15,10 @@ func TestConformanceMinidyn(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) chat.Store {
 		api, table := newMinidyn(t)
 		return New(api, table)
+	})
+	limitertest.Run(t, func(t *testing.T) chat.Limiter {
+		api, table := newMinidyn(t)
+		return NewLimiter(api, table)
 	})
 }
 
@@ -24,6 +29,9 @@ func TestMoto(t *testing.T) {
 	t.Run("Conformance", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) chat.Store {
 			return New(client, createTable(t, client))
+		})
+		limitertest.Run(t, func(t *testing.T) chat.Limiter {
+			return NewLimiter(client, createTable(t, client))
 		})
 	})
 	t.Run("RequestCounts", func(t *testing.T) {

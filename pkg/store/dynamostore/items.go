@@ -2,6 +2,8 @@ package dynamostore
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -31,20 +33,22 @@ const (
 	prefixMsg   = "MSG#"
 	prefixIdem  = "IDEM#"
 	prefixRoom  = "ROOM#"
+	prefixSub   = "SUB#"
 	prefixRate  = "RATE#"
 	prefixHit   = "HIT#"
 
 	skProfile = "PROFILE"
 	skUname   = "UNAME"
 	skConn    = "CONN"
-	skMsg     = "MSG"
 	skIdem    = "IDEM"
-	skRoom    = "ROOM"
 	skRate    = "RATE"
 	skHit     = "HIT"
+	// skMeta sorts after every MSG# key of its partition, so one Query
+	// from the end reads a room's record and its latest message.
+	skMeta = "~META"
 
-	// usersPartition is gsi1's one partition: every profile, sorted by
-	// username, for the prefix search.
+	// usersPartition is gsi1's one partition: every username, sorted, for
+	// the prefix search.
 	usersPartition = "USERS"
 )
 
@@ -62,29 +66,34 @@ func unameKey(username string) map[string]types.AttributeValue {
 	return key(prefixUname+username, skUname)
 }
 func connKey(connID string) map[string]types.AttributeValue { return key(prefixConn+connID, skConn) }
-func connIndexKey(userID, connID string) map[string]types.AttributeValue {
-	return key(prefixUser+userID, prefixConn+connID)
+func idemKey(userID, clientID string) map[string]types.AttributeValue {
+	return key(prefixIdem+userID+"#"+clientID, skIdem)
 }
-func pointerKey(messageID string) map[string]types.AttributeValue {
-	return key(prefixMsg+messageID, skMsg)
+func roomKey(name string) map[string]types.AttributeValue { return key(prefixRoom+name, skMeta) }
+func rateKey(k string) map[string]types.AttributeValue    { return key(prefixRate+k, skRate) }
+func subKey(watched, sub string) map[string]types.AttributeValue {
+	return key(prefixSub+watched, sub)
 }
-func idemKey(k string) map[string]types.AttributeValue { return key(prefixIdem+k, skIdem) }
-func summaryKey(userID, peerID string) map[string]types.AttributeValue {
-	return key(prefixUser+userID, prefixConv+peerID)
-}
-func roomKey(name string) map[string]types.AttributeValue { return key(prefixRoom+name, skRoom) }
-func membershipKey(userID, room string) map[string]types.AttributeValue {
-	return key(prefixUser+userID, prefixRoom+room)
-}
-func rateKey(k string) map[string]types.AttributeValue { return key(prefixRate+k, skRate) }
 
-// messageKey is where the message itself lives: its conversation, or its
-// room.
-func messageKey(m chat.Message) map[string]types.AttributeValue {
-	if m.Kind == chat.KindGroup {
-		return key(prefixRoom+m.Room, prefixMsg+m.MessageID)
+// convPK is the partition of a private conversation's messages.
+func convPK(a, b string) string { return prefixConv + chat.ConversationID(a, b) }
+
+// indexSK is a user's entry of the conversation with peer: under the hash
+// that message ids carry, so that a message id leads to it.
+func indexSK(a, b, peer string) string {
+	return prefixConv + fmt.Sprintf("%09x", scopeHash(chat.ConversationID(a, b))) + "#" + peer
+}
+
+func indexKey(userID, peerID string) map[string]types.AttributeValue {
+	return key(prefixUser+userID, indexSK(userID, peerID, peerID))
+}
+
+// seqSK is the sort key of message seq; within a room, of its epoch.
+func seqSK(epoch string, seq int64) string {
+	if epoch != "" {
+		return prefixMsg + epoch + "#" + fmt.Sprintf("%012d", seq)
 	}
-	return key(prefixConv+chat.ConversationID(m.From, m.To), prefixMsg+m.MessageID)
+	return prefixMsg + fmt.Sprintf("%012d", seq)
 }
 
 // itemKey is the primary key of a stored item.
@@ -92,7 +101,6 @@ func itemKey(item map[string]types.AttributeValue) map[string]types.AttributeVal
 	return map[string]types.AttributeValue{attrPK: item[attrPK], attrSK: item[attrSK]}
 }
 
-// skOf is a stored item's sort key.
 func skOf(item map[string]types.AttributeValue) string {
 	if s, ok := item[attrSK].(*types.AttributeValueMemberS); ok {
 		return s.Value
@@ -103,12 +111,8 @@ func skOf(item map[string]types.AttributeValue) string {
 // withKey returns a copy of attrs with k's attributes added.
 func withKey(k, attrs map[string]types.AttributeValue) map[string]types.AttributeValue {
 	out := make(map[string]types.AttributeValue, len(attrs)+len(k))
-	for n, v := range attrs {
-		out[n] = v
-	}
-	for n, v := range k {
-		out[n] = v
-	}
+	maps.Copy(out, attrs)
+	maps.Copy(out, k)
 	return out
 }
 
@@ -145,63 +149,88 @@ func numAV(n int64) types.AttributeValue {
 
 func strAV(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 
-// expired reports whether an item with a ttl attribute has passed it: the
-// sweeper deletes expired items late, so reads must check.
-func expired(item map[string]types.AttributeValue, now time.Time) bool {
-	n, ok := item[attrTTL].(*types.AttributeValueMemberN)
-	if !ok {
-		return false
+// liveConns turns a stored map of connection ids to expiry (Unix ms) into
+// the live targets of userID, sorted by id.
+func liveConns(userID string, conns map[string]int64, now time.Time) []chat.Target {
+	var ts []chat.Target
+	for _, id := range slices.Sorted(maps.Keys(conns)) {
+		if exp := time.UnixMilli(conns[id]); exp.After(now) {
+			ts = append(ts, chat.Target{ConnID: id, UserID: userID, ExpiresAt: exp})
+		}
 	}
-	ttl, err := strconv.ParseInt(n.Value, 10, 64)
-	return err == nil && ttl <= now.Unix()
+	return ts
 }
 
-type userAttrs struct {
+// unameAttrs is the username claim: it makes names unique, answers logins
+// with one read, and is what the username search finds in gsi1.
+type unameAttrs struct {
 	UserID       string `dynamodbav:"userId"`
 	Username     string `dynamodbav:"username"`
 	PasswordHash string `dynamodbav:"passwordHash,omitempty"`
-	Avatar       string `dynamodbav:"avatar,omitempty"`
-	CreatedAt    string `dynamodbav:"createdAt,omitempty"`
 }
 
-func userItem(u chat.User) (map[string]types.AttributeValue, error) {
-	av, err := attributevalue.MarshalMap(userAttrs{
-		UserID: u.UserID, Username: u.Username, PasswordHash: u.PasswordHash,
-		Avatar: u.Avatar, CreatedAt: formatTime(u.CreatedAt),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encode user: %w", err)
-	}
-	av[attrGSI1PK] = strAV(usersPartition)
-	av[attrGSI1SK] = strAV(u.Username)
-	return withKey(profileKey(u.UserID), av), nil
+// profileAttrs is a user: the account, and what changes while they chat
+// (live connections, seats by room, when last seen).
+type profileAttrs struct {
+	UserID        string           `dynamodbav:"userId"`
+	Username      string           `dynamodbav:"username"`
+	Avatar        string           `dynamodbav:"avatar,omitempty"`
+	AvatarKey     string           `dynamodbav:"avatarKey,omitempty"`
+	AvatarVersion string           `dynamodbav:"avatarV,omitempty"`
+	CreatedAt     string           `dynamodbav:"createdAt,omitempty"`
+	Conns         map[string]int64 `dynamodbav:"conns"`
+	Rooms         map[string]int   `dynamodbav:"rooms"`
+	LastSeen      int64            `dynamodbav:"lastSeen,omitempty"`
 }
 
-func decodeUser(item map[string]types.AttributeValue) (chat.User, error) {
-	var a userAttrs
-	if err := attributevalue.UnmarshalMap(item, &a); err != nil {
-		return chat.User{}, fmt.Errorf("decode user: %w", err)
-	}
-	created, err := parseTime(a.CreatedAt)
+func (p profileAttrs) user() (chat.User, error) {
+	created, err := parseTime(p.CreatedAt)
 	if err != nil {
 		return chat.User{}, err
 	}
 	return chat.User{
-		UserID: a.UserID, Username: a.Username, PasswordHash: a.PasswordHash,
-		Avatar: a.Avatar, CreatedAt: created,
+		UserID: p.UserID, Username: p.Username, Avatar: p.Avatar,
+		AvatarKey: p.AvatarKey, AvatarVersion: p.AvatarVersion, CreatedAt: created,
 	}, nil
 }
 
-type connAttrs struct {
-	ConnID      string `dynamodbav:"connId"`
-	UserID      string `dynamodbav:"userId,omitempty"`
-	Username    string `dynamodbav:"username,omitempty"`
-	ConnectedAt string `dynamodbav:"connectedAt,omitempty"`
-	ExpiresAt   string `dynamodbav:"expiresAt,omitempty"`
-	TTL         int64  `dynamodbav:"ttl,omitempty"`
+func (p profileAttrs) peer(now time.Time) (chat.Peer, error) {
+	u, err := p.user()
+	if err != nil {
+		return chat.Peer{}, err
+	}
+	out := chat.Peer{User: u, Conns: liveConns(p.UserID, p.Conns, now)}
+	if p.LastSeen > 0 {
+		out.LastSeen = time.UnixMilli(p.LastSeen).UTC()
+	}
+	return out, nil
 }
 
-func connAttributes(c chat.Connection) (map[string]types.AttributeValue, error) {
+func decodeProfile(item map[string]types.AttributeValue) (profileAttrs, error) {
+	var p profileAttrs
+	if err := attributevalue.UnmarshalMap(item, &p); err != nil {
+		return profileAttrs{}, fmt.Errorf("decode user: %w", err)
+	}
+	return p, nil
+}
+
+// connAttrs is a connection; sibs is a copy of its user's live
+// connections as they were at its last change, where its sender's own
+// copies of messages go.
+type connAttrs struct {
+	ConnID      string           `dynamodbav:"connId"`
+	UserID      string           `dynamodbav:"userId,omitempty"`
+	Username    string           `dynamodbav:"username,omitempty"`
+	ConnectedAt string           `dynamodbav:"connectedAt,omitempty"`
+	ExpiresAt   string           `dynamodbav:"expiresAt,omitempty"`
+	TTL         int64            `dynamodbav:"ttl,omitempty"`
+	Sibs        map[string]int64 `dynamodbav:"sibs,omitempty"`
+	// SibsV orders sibling refreshes: a slower refresh never puts back an
+	// older list.
+	SibsV int64 `dynamodbav:"sibsV,omitempty"`
+}
+
+func connItem(c chat.Connection) (map[string]types.AttributeValue, error) {
 	a := connAttrs{
 		ConnID: c.ConnID, UserID: c.UserID, Username: c.Username,
 		ConnectedAt: formatTime(c.ConnectedAt), ExpiresAt: formatTime(c.ExpiresAt),
@@ -213,10 +242,10 @@ func connAttributes(c chat.Connection) (map[string]types.AttributeValue, error) 
 	if err != nil {
 		return nil, fmt.Errorf("encode connection: %w", err)
 	}
-	return av, nil
+	return withKey(connKey(c.ConnID), av), nil
 }
 
-func decodeConn(item map[string]types.AttributeValue) (chat.Connection, error) {
+func decodeConn(item map[string]types.AttributeValue, now time.Time) (chat.Connection, error) {
 	var a connAttrs
 	if err := attributevalue.UnmarshalMap(item, &a); err != nil {
 		return chat.Connection{}, fmt.Errorf("decode connection: %w", err)
@@ -229,14 +258,14 @@ func decodeConn(item map[string]types.AttributeValue) (chat.Connection, error) {
 	if err != nil {
 		return chat.Connection{}, err
 	}
-	return chat.Connection{
-		ConnID: a.ConnID, UserID: a.UserID, Username: a.Username,
-		ConnectedAt: connected, ExpiresAt: expires,
-	}, nil
+	c := chat.Connection{ConnID: a.ConnID, UserID: a.UserID, Username: a.Username, ConnectedAt: connected, ExpiresAt: expires}
+	if c.UserID != "" {
+		c.Siblings = liveConns(c.UserID, a.Sibs, now)
+	}
+	return c, nil
 }
 
-// live reports whether c has not expired at now. A connection without an
-// expiry never expires.
+// live reports whether c has not expired at now.
 func live(c chat.Connection, now time.Time) bool {
 	return c.ExpiresAt.IsZero() || c.ExpiresAt.After(now)
 }
@@ -249,23 +278,34 @@ type fileAttrs struct {
 	MessageType string `dynamodbav:"messageType,omitempty"`
 }
 
+// messageAttrs is a stored message. NA and NB count, for a private
+// message, the messages each party (a < b by user id) has sent up to and
+// including this one: the unread count of a read marker is their
+// difference, read in O(1).
 type messageAttrs struct {
 	MessageID string     `dynamodbav:"messageId"`
+	Seq       int64      `dynamodbav:"seq"`
 	Kind      string     `dynamodbav:"kind"`
 	From      string     `dynamodbav:"from"`
 	FromName  string     `dynamodbav:"fromName,omitempty"`
 	To        string     `dynamodbav:"to,omitempty"`
 	Room      string     `dynamodbav:"room,omitempty"`
+	Epoch     string     `dynamodbav:"epoch,omitempty"`
 	Content   string     `dynamodbav:"content,omitempty"`
 	File      *fileAttrs `dynamodbav:"file,omitempty"`
 	At        string     `dynamodbav:"at,omitempty"`
 	Deleted   bool       `dynamodbav:"deleted,omitempty"`
+	ClientID  string     `dynamodbav:"cid,omitempty"`
+	NA        int64      `dynamodbav:"na,omitempty"`
+	NB        int64      `dynamodbav:"nb,omitempty"`
+	TTL       int64      `dynamodbav:"ttl,omitempty"`
 }
 
 func toMessageAttrs(m chat.Message) messageAttrs {
 	a := messageAttrs{
-		MessageID: m.MessageID, Kind: m.Kind, From: m.From, FromName: m.FromName,
-		To: m.To, Room: m.Room, Content: m.Content, At: formatTime(m.At), Deleted: m.Deleted,
+		MessageID: m.MessageID, Seq: m.Seq, Kind: m.Kind, From: m.From, FromName: m.FromName,
+		To: m.To, Room: m.Room, Epoch: m.Epoch, Content: m.Content, At: formatTime(m.At),
+		Deleted: m.Deleted, ClientID: m.ClientID,
 	}
 	if f := m.File; f != nil {
 		a.File = &fileAttrs{Key: f.Key, Name: f.Name, Type: f.Type, Size: f.Size, MessageType: f.MessageType}
@@ -279,8 +319,9 @@ func (a messageAttrs) message() (chat.Message, error) {
 		return chat.Message{}, err
 	}
 	m := chat.Message{
-		MessageID: a.MessageID, Kind: a.Kind, From: a.From, FromName: a.FromName,
-		To: a.To, Room: a.Room, Content: a.Content, At: at, Deleted: a.Deleted,
+		MessageID: a.MessageID, Seq: a.Seq, Kind: a.Kind, From: a.From, FromName: a.FromName,
+		To: a.To, Room: a.Room, Epoch: a.Epoch, Content: a.Content, At: at, Deleted: a.Deleted,
+		ClientID: a.ClientID,
 	}
 	if f := a.File; f != nil {
 		m.File = &chat.FileRef{Key: f.Key, Name: f.Name, Type: f.Type, Size: f.Size, MessageType: f.MessageType}
@@ -288,108 +329,78 @@ func (a messageAttrs) message() (chat.Message, error) {
 	return m, nil
 }
 
-// messageAttributes encodes m as the attributes of every item that holds a
-// copy of it (message, pointer, idempotency record).
-func messageAttributes(m chat.Message) (map[string]types.AttributeValue, error) {
-	av, err := attributevalue.MarshalMap(toMessageAttrs(m))
-	if err != nil {
-		return nil, fmt.Errorf("encode message: %w", err)
+func decodeMessageAttrs(item map[string]types.AttributeValue) (messageAttrs, error) {
+	var a messageAttrs
+	if err := attributevalue.UnmarshalMap(item, &a); err != nil {
+		return messageAttrs{}, fmt.Errorf("decode message: %w", err)
 	}
-	return av, nil
-}
-
-// messageAV encodes m as one map attribute (a summary's last message).
-func messageAV(m chat.Message) (types.AttributeValue, error) {
-	av, err := attributevalue.Marshal(toMessageAttrs(m))
-	if err != nil {
-		return nil, fmt.Errorf("encode message: %w", err)
-	}
-	return av, nil
+	return a, nil
 }
 
 func decodeMessage(item map[string]types.AttributeValue) (chat.Message, error) {
-	var a messageAttrs
-	if err := attributevalue.UnmarshalMap(item, &a); err != nil {
-		return chat.Message{}, fmt.Errorf("decode message: %w", err)
+	a, err := decodeMessageAttrs(item)
+	if err != nil {
+		return chat.Message{}, err
 	}
 	return a.message()
 }
 
-type summaryAttrs struct {
-	PeerID    string        `dynamodbav:"peerId"`
-	Unread    int           `dynamodbav:"unread"`
-	UpdatedAt string        `dynamodbav:"updatedAt"`
-	Last      *messageAttrs `dynamodbav:"last"`
+// indexAttrs is one user's entry of a conversation: with whom, how far
+// they read it (seq, message id, and the peer's count of messages up to
+// there), and the seqs of the peer's messages deleted after the marker,
+// which the unread count leaves out.
+type indexAttrs struct {
+	PeerID  string  `dynamodbav:"peerId"`
+	ReadSeq int64   `dynamodbav:"readSeq,omitempty"`
+	ReadMid string  `dynamodbav:"readMid,omitempty"`
+	ReadN   int64   `dynamodbav:"readN,omitempty"`
+	Dels    []int64 `dynamodbav:"dels,omitempty,numberset"`
 }
 
-func decodeSummary(item map[string]types.AttributeValue) (chat.Conversation, string, error) {
-	var a summaryAttrs
-	if err := attributevalue.UnmarshalMap(item, &a); err != nil {
-		return chat.Conversation{}, "", fmt.Errorf("decode conversation: %w", err)
-	}
-	updated, err := parseTime(a.UpdatedAt)
-	if err != nil {
-		return chat.Conversation{}, "", err
-	}
-	c := chat.Conversation{PeerID: a.PeerID, Unread: a.Unread, UpdatedAt: updated}
-	lastID := ""
-	if a.Last != nil {
-		m, err := a.Last.message()
-		if err != nil {
-			return chat.Conversation{}, "", err
-		}
-		c.LastMessage, lastID = &m, m.MessageID
-	}
-	return c, lastID, nil
-}
-
+// seatAttrs is a taken seat: its user, with their live connections.
 type seatAttrs struct {
-	UserID   string `dynamodbav:"userId,omitempty"`
-	Username string `dynamodbav:"username,omitempty"`
-	Avatar   string `dynamodbav:"avatar,omitempty"`
+	UserID        string           `dynamodbav:"userId"`
+	Username      string           `dynamodbav:"username"`
+	AvatarVersion string           `dynamodbav:"avatarV,omitempty"`
+	Conns         map[string]int64 `dynamodbav:"conns"`
 }
 
 // roomAttrs holds a free seat as NULL rather than an empty map, which
 // minidyn's transaction rollback corrupts.
 type roomAttrs struct {
 	Room    string       `dynamodbav:"room"`
+	Epoch   string       `dynamodbav:"epoch"`
 	Version int64        `dynamodbav:"version"`
 	Seats   []*seatAttrs `dynamodbav:"seats"`
 }
 
-func roomItem(r chat.Room) (map[string]types.AttributeValue, error) {
-	a := roomAttrs{Room: r.Name, Version: r.Version, Seats: make([]*seatAttrs, len(r.Seats))}
-	for i, s := range r.Seats {
-		if s.UserID != "" {
-			a.Seats[i] = &seatAttrs{UserID: s.UserID, Username: s.Username, Avatar: s.Avatar}
-		}
-	}
+func roomItem(a roomAttrs) (map[string]types.AttributeValue, error) {
 	av, err := attributevalue.MarshalMap(a)
 	if err != nil {
 		return nil, fmt.Errorf("encode room: %w", err)
 	}
-	return withKey(roomKey(r.Name), av), nil
+	return withKey(roomKey(a.Room), av), nil
 }
 
-func decodeRoom(name string, item map[string]types.AttributeValue) (chat.Room, error) {
-	r := chat.Room{Name: name}
-	if len(item) == 0 {
-		return r, nil
-	}
+func decodeRoomAttrs(item map[string]types.AttributeValue) (roomAttrs, error) {
 	var a roomAttrs
 	if err := attributevalue.UnmarshalMap(item, &a); err != nil {
-		return chat.Room{}, fmt.Errorf("decode room: %w", err)
+		return roomAttrs{}, fmt.Errorf("decode room: %w", err)
 	}
 	if len(a.Seats) != chat.SeatCount {
-		return chat.Room{}, fmt.Errorf("decode room %q: %d seats stored, want %d", name, len(a.Seats), chat.SeatCount)
+		return roomAttrs{}, fmt.Errorf("decode room %q: %d seats stored, want %d", a.Room, len(a.Seats), chat.SeatCount)
 	}
-	r.Version = a.Version
+	return a, nil
+}
+
+func (a roomAttrs) room(now time.Time) chat.Room {
+	r := chat.Room{Name: a.Room, Epoch: a.Epoch, Version: a.Version}
 	for i, s := range a.Seats {
 		if s != nil {
-			r.Seats[i] = chat.Seat(*s)
+			r.Seats[i] = chat.Seat{UserID: s.UserID, Username: s.Username, AvatarVersion: s.AvatarVersion, Conns: liveConns(s.UserID, s.Conns, now)}
 		}
 	}
-	return r, nil
+	return r
 }
 
 // built turns a builder into the expression, or an error naming what it was

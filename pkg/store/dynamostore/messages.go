@@ -6,291 +6,565 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/minichatbar/minichat/pkg/chat"
 )
 
-// Page sizes of ListMessages.
+// Page sizes of history reads.
 const (
 	defaultPage = 50
 	maxPage     = 100
 )
 
-// SaveMessage writes, in one transaction: the idempotency record (on the
-// condition that the key is new), the message, its pointer and, for a
-// private message, both conversation summaries. A used key cancels the
-// transaction and the record, returned with the cancellation, holds the
-// message stored the first time.
-func (s *DynamoStore) SaveMessage(ctx context.Context, m chat.Message, idemKey string) (chat.Message, bool, error) {
-	// A summary moves to a message only if it shows an older one, so that a
-	// slow writer never puts an old message back on top. A summary that
-	// refuses gets only its unread count on the next attempt.
-	newerOnly := [2]bool{true, true}
+// inFlight is how long after a client id was claimed its first send may
+// still be storing (API Gateway's 29 s integration limit, and a margin):
+// a resend within it that finds nothing stored is told to retry rather
+// than stored again.
+const inFlight = 30 * time.Second
+
+// resendSkew is how far before its claim a first send's message may be
+// stamped (clocks of different instances).
+const resendSkew = time.Minute
+
+// scope is where a message sequence lives: its partition, its epoch (rooms
+// only) and the string its message ids are hashed from; a and b are the
+// parties of a private conversation.
+type scope struct {
+	pk, epoch, hash string
+	a, b            string
+	ttl             int64
+}
+
+func privateScope(x, y string) scope {
+	a, b := x, y
+	if a > b {
+		a, b = b, a
+	}
+	return scope{pk: convPK(a, b), hash: chat.ConversationID(a, b), a: a, b: b}
+}
+
+// seqPrefix is the sort key prefix of the scope's messages.
+func (sc scope) seqPrefix() string {
+	if sc.epoch != "" {
+		return prefixMsg + sc.epoch + "#"
+	}
+	return prefixMsg
+}
+
+// latest reads the newest message of the scope (nil for none).
+func (s *DynamoStore) latest(ctx context.Context, sc scope) (*messageAttrs, error) {
+	kc := expression.Key(attrPK).Equal(expression.Value(sc.pk)).And(expression.Key(attrSK).BeginsWith(sc.seqPrefix()))
+	e, err := built("latest message", expression.NewBuilder().WithKeyCondition(kc))
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:    e.KeyCondition(),
+		ExpressionAttributeNames:  e.Names(),
+		ExpressionAttributeValues: e.Values(),
+		ScanIndexForward:          aws.Bool(false),
+		ConsistentRead:            aws.Bool(true),
+		Limit:                     aws.Int32(1),
+	})
+	if err != nil || len(out.Items) == 0 {
+		return nil, err
+	}
+	a, err := decodeMessageAttrs(out.Items[0])
+	return &a, err
+}
+
+// save stores m as the next message of sc. At once it claims m's client id
+// (a conditional put: a resend finds it taken), runs admit, and reads the
+// scope's newest message (unless known, the seq the caller read); then a
+// conditional put on the next seq stores the message, the seq's claim. A
+// lost race for the seq tries the next one; one lost to the same client
+// id is a resend.
+//
+// known, when set, is the scope's newest message as the caller read it
+// (a room's, with the room); otherwise it is read here.
+func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit func(context.Context) error, known *messageAttrs) (chat.Message, bool, error) {
+	var (
+		claimed, resent bool
+		claim           map[string]types.AttributeValue
+		admitErr        error
+		prev            = known
+	)
+	jobs := []func() error{func() error { admitErr = admit(ctx); return nil }}
+	if m.ClientID != "" {
+		jobs = append(jobs, func() error {
+			var err error
+			claimed, claim, err = s.claim(ctx, m)
+			resent = !claimed && err == nil
+			return err
+		})
+	}
+	if known == nil && sc.epoch == "" {
+		jobs = append(jobs, func() error {
+			var err error
+			prev, err = s.latest(ctx, sc)
+			return err
+		})
+	}
+	if err := parallel(jobs...); err != nil {
+		s.release(ctx, m, claimed)
+		return chat.Message{}, false, fmt.Errorf("save message: %w", err)
+	}
+	if resent {
+		// A resend comes seconds after its first send: the newest message,
+		// read anyway, is usually it.
+		if prev != nil && prev.MessageID != "" && prev.From == m.From && prev.ClientID == m.ClientID {
+			first, err := prev.message()
+			return first, false, err
+		}
+		claimAt, err := s.claimTime(ctx, m, claim)
+		if err != nil {
+			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
+		}
+		first, found, err := s.findResend(ctx, sc, m, claimAt)
+		switch {
+		case err != nil:
+			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
+		case found:
+			return first, false, nil
+		case s.now().Sub(claimAt) < inFlight:
+			return chat.Message{}, false, fmt.Errorf("save message: the first send of id %q is still being stored: %w", m.ClientID, chat.ErrThrottled)
+		}
+		// The first send died before it stored anything: this one does.
+	}
+	if admitErr != nil {
+		s.release(ctx, m, claimed)
+		return chat.Message{}, false, admitErr
+	}
+	if sc.a != "" && (prev == nil || prev.Seq == 0) {
+		if err := s.openConversation(ctx, sc); err != nil {
+			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
+		}
+	}
 	for attempt := range maxAttempts {
 		if err := s.backoff(ctx, attempt); err != nil {
 			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
 		}
-		ws, summaries, err := s.saveWrites(m, idemKey, newerOnly)
+		next := s.next(sc, m, prev)
+		item, err := attributevalue.MarshalMap(next)
+		if err != nil {
+			return chat.Message{}, false, fmt.Errorf("save message: encode: %w", err)
+		}
+		w, err := put(withKey(key(sc.pk, seqSK(sc.epoch, next.Seq)), item), cond(notExists(attrPK)))
 		if err != nil {
 			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
 		}
-		err = s.write(ctx, ws...)
-		if err == nil {
-			return m, true, nil
-		}
-		if idemKey != "" {
-			if item, used := failedAt(err, 0); used {
-				stored, found, err := s.idempotent(ctx, idemKey, item)
-				if err != nil {
+		err = s.write(ctx, w)
+		if taken, lost := failedAt(err, 0); lost {
+			if len(taken) == 0 {
+				// An emulator that returns no item: look at what won.
+				if taken, err = s.itemAt(ctx, sc, next.Seq); err != nil {
 					return chat.Message{}, false, fmt.Errorf("save message: %w", err)
 				}
-				if found {
-					return stored, false, nil
-				}
-				continue
 			}
-		}
-		refused := false
-		for i, at := range summaries {
-			if _, failed := failedAt(err, at); failed {
-				newerOnly[i], refused = false, true
+			won, err := decodeMessageAttrs(taken)
+			if err != nil {
+				return chat.Message{}, false, fmt.Errorf("save message: %w", err)
 			}
-		}
-		if refused || errors.Is(err, errRace) {
+			if m.ClientID != "" && won.From == m.From && won.ClientID == m.ClientID {
+				first, err := won.message()
+				return first, false, err
+			}
+			prev = &won
 			continue
 		}
-		return chat.Message{}, false, fmt.Errorf("save message: %w", err)
+		if err != nil {
+			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
+		}
+		stored, err := next.message()
+		return stored, err == nil, err
 	}
 	return chat.Message{}, false, fmt.Errorf("save message: %w", errContention)
 }
 
-// IdempotentMessage returns the message stored with idemKey.
-func (s *DynamoStore) IdempotentMessage(ctx context.Context, idemKey string) (chat.Message, error) {
-	m, found, err := s.idempotent(ctx, idemKey, nil)
-	if err != nil {
-		return chat.Message{}, fmt.Errorf("idempotent message: %w", err)
+// next is m as the message after prev in sc: its seq, id and counts.
+func (s *DynamoStore) next(sc scope, m chat.Message, prev *messageAttrs) messageAttrs {
+	a := toMessageAttrs(m)
+	ms := m.At.UnixMilli()
+	if prev != nil {
+		a.Seq, a.NA, a.NB = prev.Seq+1, prev.NA, prev.NB
+		// Ids sort by time and by seq within a conversation, whichever
+		// instance's clock stamped the one before.
+		if _, _, at, err := parseMessageID(prev.MessageID); err == nil && at.UnixMilli() > ms {
+			ms = at.UnixMilli()
+		}
+	} else {
+		a.Seq = 1
 	}
-	if !found {
-		return chat.Message{}, fmt.Errorf("idempotent message: %w", chat.ErrNotFound)
+	if sc.a != "" {
+		if m.From == sc.a {
+			a.NA++
+		} else {
+			a.NB++
+		}
 	}
-	return m, nil
+	a.MessageID = messageID(ms, a.Seq, sc.hash)
+	a.TTL = sc.ttl
+	return a
 }
 
-// idempotent returns the message an idempotency record holds: item when the
-// service returned it with the cancellation, else a fresh read. found is
-// false when the record has gone since (expired), and the save may go on.
-func (s *DynamoStore) idempotent(ctx context.Context, idemK string, item map[string]types.AttributeValue) (chat.Message, bool, error) {
-	if item == nil {
-		out, err := s.getItem(ctx, &dynamodb.GetItemInput{Key: idemKey(idemK)})
+func (s *DynamoStore) itemAt(ctx context.Context, sc scope, seq int64) (map[string]types.AttributeValue, error) {
+	out, err := s.getItem(ctx, &dynamodb.GetItemInput{Key: key(sc.pk, seqSK(sc.epoch, seq))})
+	if err != nil {
+		return nil, err
+	}
+	return out.Item, nil
+}
+
+// claim puts the idempotency record of m's client id, unless one exists:
+// claimed false then, with the existing record when the service returned
+// it.
+func (s *DynamoStore) claim(ctx context.Context, m chat.Message) (bool, map[string]types.AttributeValue, error) {
+	at := s.now()
+	w, err := put(withKey(idemKey(m.From, m.ClientID), map[string]types.AttributeValue{
+		"at": numAV(at.UnixMilli()), attrTTL: numAV(epochCeil(at.Add(s.idemTTL))),
+	}), cond(notExists(attrPK)))
+	if err != nil {
+		return false, nil, err
+	}
+	err = s.write(ctx, w)
+	if old, taken := failedAt(err, 0); taken {
+		return false, old, nil
+	}
+	return err == nil, nil, err
+}
+
+// claimTime is when the existing claim of m's client id was made, from
+// the record (read now if the failed put did not return it).
+func (s *DynamoStore) claimTime(ctx context.Context, m chat.Message, rec map[string]types.AttributeValue) (time.Time, error) {
+	if len(rec) == 0 {
+		out, err := s.getItem(ctx, &dynamodb.GetItemInput{Key: idemKey(m.From, m.ClientID)})
+		if err != nil {
+			return time.Time{}, err
+		}
+		rec = out.Item
+	}
+	var a struct {
+		At int64 `dynamodbav:"at"`
+	}
+	if err := attributevalue.UnmarshalMap(rec, &a); err != nil {
+		return time.Time{}, fmt.Errorf("decode claim: %w", err)
+	}
+	return time.UnixMilli(a.At), nil
+}
+
+// release gives a claim back when its send was refused, so that the
+// client's retry with the same id is a first send again.
+func (s *DynamoStore) release(ctx context.Context, m chat.Message, claimed bool) {
+	if claimed {
+		_, _ = s.deleteItem(ctx, &dynamodb.DeleteItemInput{Key: idemKey(m.From, m.ClientID)})
+	}
+}
+
+// findResend looks for the message the first send of m's client id
+// stored: from the newest message of sc back to shortly before the claim,
+// a page at a time (a resend comes seconds after, so one page is the rule).
+func (s *DynamoStore) findResend(ctx context.Context, sc scope, m chat.Message, claimAt time.Time) (chat.Message, bool, error) {
+	kc := expression.Key(attrPK).Equal(expression.Value(sc.pk)).And(expression.Key(attrSK).BeginsWith(sc.seqPrefix()))
+	e, err := built("find resend", expression.NewBuilder().WithKeyCondition(kc))
+	if err != nil {
+		return chat.Message{}, false, err
+	}
+	in := &dynamodb.QueryInput{
+		KeyConditionExpression:    e.KeyCondition(),
+		ExpressionAttributeNames:  e.Names(),
+		ExpressionAttributeValues: e.Values(),
+		ScanIndexForward:          aws.Bool(false),
+		ConsistentRead:            aws.Bool(true),
+		Limit:                     aws.Int32(maxPage),
+	}
+	oldest := formatTime(claimAt.Add(-resendSkew))
+	for {
+		out, err := s.query(ctx, in)
 		if err != nil {
 			return chat.Message{}, false, err
 		}
-		item = out.Item
+		for _, item := range out.Items {
+			a, err := decodeMessageAttrs(item)
+			if err != nil {
+				return chat.Message{}, false, err
+			}
+			if a.From == m.From && a.ClientID == m.ClientID {
+				first, err := a.message()
+				return first, err == nil, err
+			}
+			if a.At < oldest {
+				return chat.Message{}, false, nil
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return chat.Message{}, false, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
-	if len(item) == 0 {
-		return chat.Message{}, false, nil
-	}
-	m, err := decodeMessage(item)
-	return m, err == nil, err
 }
 
-// saveWrites are the writes of SaveMessage and the positions of the
-// summary updates among them.
-func (s *DynamoStore) saveWrites(m chat.Message, idemK string, newerOnly [2]bool) ([]types.TransactWriteItem, []int, error) {
-	attrs, err := messageAttributes(m)
-	if err != nil {
-		return nil, nil, err
-	}
-	var ttl map[string]types.AttributeValue
-	if m.Kind == chat.KindGroup {
-		ttl = map[string]types.AttributeValue{attrTTL: numAV(epochCeil(m.At.Add(s.groupTTL)))}
-	}
-	var ws []types.TransactWriteItem
-	if idemK != "" {
-		rec := withKey(idemKey(idemK), attrs)
-		rec[attrTTL] = numAV(epochCeil(m.At.Add(s.idemTTL)))
-		w, err := put(rec, cond(notExists(attrPK)))
+// openConversation enters a new conversation in both parties' lists,
+// before its first message is stored (so a crash between leaves at worst
+// an empty conversation listed, never a message unlisted).
+func (s *DynamoStore) openConversation(ctx context.Context, sc scope) error {
+	var reqs []types.WriteRequest
+	for _, side := range [][2]string{{sc.a, sc.b}, {sc.b, sc.a}} {
+		item, err := attributevalue.MarshalMap(indexAttrs{PeerID: side[1]})
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		ws = append(ws, w)
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: withKey(indexKey(side[0], side[1]), item)}})
 	}
-	for _, k := range []map[string]types.AttributeValue{messageKey(m), pointerKey(m.MessageID)} {
-		w, err := put(withKey(k, withKey(ttl, attrs)), nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		ws = append(ws, w)
-	}
-	if m.Kind == chat.KindGroup {
-		return ws, nil, nil
-	}
-	last, err := messageAV(m)
-	if err != nil {
-		return nil, nil, err
-	}
-	// Writing to oneself is one conversation, so one summary.
-	sides := []struct{ owner, peer string }{{m.To, m.From}, {m.From, m.To}}
-	if m.From == m.To {
-		sides = sides[:1]
-	}
-	var at []int
-	for i, side := range sides {
-		unread := 0
-		if i == 0 {
-			unread = 1
-		}
-		upd := expression.Add(expression.Name("unread"), expression.Value(unread))
-		var c *expression.ConditionBuilder
-		if newerOnly[i] {
-			upd = upd.Set(expression.Name("peerId"), expression.Value(side.peer)).
-				Set(expression.Name("last"), expression.Value(last)).
-				Set(expression.Name("updatedAt"), expression.Value(formatTime(m.At)))
-			c = cond(expression.Or(notExists("last"), expression.Name("last.messageId").LessThan(expression.Value(m.MessageID))))
-		}
-		w, err := update(summaryKey(side.owner, side.peer), upd, c)
-		if err != nil {
-			return nil, nil, err
-		}
-		at = append(at, len(ws))
-		ws = append(ws, w)
-	}
-	return ws, at, nil
+	return s.batchWrite(ctx, reqs)
 }
 
-// GetMessage reads the message's pointer item.
-func (s *DynamoStore) GetMessage(ctx context.Context, messageID string) (chat.Message, error) {
-	m, _, err := s.readPointer(ctx, messageID)
+// PrivateContext reads the sender (its connection, or for an HTTP request
+// its profile) and the recipient's profile with one BatchGetItem.
+func (s *DynamoStore) PrivateContext(ctx context.Context, from chat.Sender, to string) (chat.Connection, chat.Peer, error) {
+	senderKey := connKey(from.ConnID)
+	if from.Identity != nil {
+		senderKey = profileKey(from.Identity.UserID)
+	}
+	if from.Identity != nil && from.Identity.UserID == to {
+		// One key, read once: the sender writing to themselves.
+		senderKey = nil
+	}
+	keys := []map[string]types.AttributeValue{profileKey(to)}
+	if senderKey != nil {
+		keys = append(keys, senderKey)
+	}
+	now := s.now()
+	var (
+		sender   chat.Connection
+		peer     chat.Peer
+		gotPeer  bool
+		gotConn  bool
+		senderPF *profileAttrs
+	)
+	err := s.batchGet(ctx, keys, func(item map[string]types.AttributeValue) error {
+		switch pk := item[attrPK].(*types.AttributeValueMemberS).Value; {
+		case strings.HasPrefix(pk, prefixConn):
+			c, err := decodeConn(item, now)
+			if err != nil {
+				return err
+			}
+			sender, gotConn = c, live(c, now) && c.Authenticated()
+		default:
+			p, err := decodeProfile(item)
+			if err != nil {
+				return err
+			}
+			if p.UserID == to {
+				peer, err = p.peer(now)
+				gotPeer = err == nil
+			}
+			if from.Identity != nil && p.UserID == from.Identity.UserID {
+				senderPF = &p
+			}
+			return err
+		}
+		return nil
+	})
 	if err != nil {
-		return chat.Message{}, fmt.Errorf("get message: %w", err)
+		return chat.Connection{}, chat.Peer{}, fmt.Errorf("private context: %w", err)
+	}
+	if from.Identity != nil {
+		sender = chat.Connection{UserID: from.Identity.UserID, Username: from.Identity.Username}
+		if senderPF != nil {
+			sender.Siblings = liveConns(senderPF.UserID, senderPF.Conns, now)
+		}
+		gotConn = true
+	}
+	switch {
+	case !gotConn:
+		return chat.Connection{}, chat.Peer{}, fmt.Errorf("private context: %w", chat.ErrUnauthorized)
+	case !gotPeer:
+		return chat.Connection{}, chat.Peer{}, fmt.Errorf("private context: user %q: %w", to, chat.ErrNotFound)
+	}
+	return sender, peer, nil
+}
+
+// SavePrivate stores a private message as the next of its conversation.
+func (s *DynamoStore) SavePrivate(ctx context.Context, m chat.Message, admit func(context.Context) error) (chat.Message, bool, error) {
+	return s.save(ctx, privateScope(m.From, m.To), m, admit, nil)
+}
+
+// conversationOf finds, from a message id, the conversation of userID it
+// belongs to and its seq: the id's hash names the user's entry.
+func (s *DynamoStore) conversationOf(ctx context.Context, userID, messageID string) (scope, int64, error) {
+	seq, hash, _, err := parseMessageID(messageID)
+	if err != nil {
+		return scope{}, 0, err
+	}
+	var peers []string
+	err = s.queryAll(ctx, prefixUser+userID, fmt.Sprintf("%s%09x#", prefixConv, hash), func(item map[string]types.AttributeValue) error {
+		var a indexAttrs
+		if err := attributevalue.UnmarshalMap(item, &a); err != nil {
+			return err
+		}
+		peers = append(peers, a.PeerID)
+		return nil
+	})
+	if err != nil {
+		return scope{}, 0, err
+	}
+	for _, p := range peers {
+		if scopeHash(chat.ConversationID(userID, p)) == hash {
+			// More than one peer only on a hash collision: the message id
+			// check of the caller's read tells them apart.
+			return privateScope(userID, p), seq, nil
+		}
+	}
+	return scope{}, 0, fmt.Errorf("message %q: %w", messageID, chat.ErrNotFound)
+}
+
+// DeleteMessage finds the message's conversation through the sender's
+// entry, then rewrites the message deleted with one conditional update
+// that returns it as it was (so a refusal needs no read), and notes the
+// deletion on the sender's entry for the peer's unread count.
+func (s *DynamoStore) DeleteMessage(ctx context.Context, senderID, messageID string) (chat.Message, error) {
+	sc, seq, err := s.conversationOf(ctx, senderID, messageID)
+	if err != nil {
+		return chat.Message{}, fmt.Errorf("delete message: %w", err)
+	}
+	e, err := built("delete message", expression.NewBuilder().
+		// Set empty rather than removed: the same to readers, and what the
+		// in-process emulator applies (it ignores REMOVE of top-level
+		// attributes).
+		WithUpdate(expression.Set(expression.Name("deleted"), expression.Value(true)).
+			Set(expression.Name("content"), expression.Value("")).
+			Set(expression.Name("file"), expression.Value(&types.AttributeValueMemberNULL{Value: true}))).
+		WithCondition(expression.And(
+			expression.Name("messageId").Equal(expression.Value(messageID)),
+			expression.Name("from").Equal(expression.Value(senderID)),
+			expression.AttributeNotExists(expression.Name("deleted")))))
+	if err != nil {
+		return chat.Message{}, err
+	}
+	out, err := s.updateItem(ctx, &dynamodb.UpdateItemInput{
+		Key: key(sc.pk, seqSK("", seq)), UpdateExpression: e.Update(), ConditionExpression: e.Condition(),
+		ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values(),
+		ReturnValues: types.ReturnValueAllOld, ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		item := ccf.Item
+		if len(item) == 0 {
+			if item, err = s.itemAt(ctx, sc, seq); err != nil {
+				return chat.Message{}, fmt.Errorf("delete message: %w", err)
+			}
+		}
+		if len(item) == 0 {
+			return chat.Message{}, fmt.Errorf("message %q: %w", messageID, chat.ErrNotFound)
+		}
+		m, err := decodeMessage(item)
+		switch {
+		case err != nil:
+			return chat.Message{}, fmt.Errorf("delete message: %w", err)
+		case m.MessageID != messageID:
+			return chat.Message{}, fmt.Errorf("message %q: %w", messageID, chat.ErrNotFound)
+		case m.From != senderID:
+			return m, fmt.Errorf("message %q: %w", messageID, chat.ErrForbidden)
+		}
+		return m, nil // deleted before
+	}
+	if err != nil {
+		return chat.Message{}, fmt.Errorf("delete message: %w", err)
+	}
+	m, err := decodeMessage(out.Attributes)
+	if err != nil {
+		return chat.Message{}, fmt.Errorf("delete message: %w", err)
+	}
+	w, err := update(indexKey(senderID, m.To),
+		expression.Add(expression.Name("dels"), expression.Value(numberSet{seq})), cond(exists(attrPK)))
+	if err == nil {
+		// A failure here leaves the message deleted and the peer's unread
+		// count one too high until they read past it: not worth failing
+		// a deletion that happened.
+		_ = s.write(ctx, w)
 	}
 	return m, nil
 }
 
-func (s *DynamoStore) readPointer(ctx context.Context, messageID string) (chat.Message, map[string]types.AttributeValue, error) {
-	out, err := s.getItem(ctx, &dynamodb.GetItemInput{Key: pointerKey(messageID)})
-	if err != nil {
-		return chat.Message{}, nil, err
+// numberSet marshals as a DynamoDB number set, which ADD unions.
+type numberSet []int64
+
+func (n numberSet) MarshalDynamoDBAttributeValue() (types.AttributeValue, error) {
+	ns := &types.AttributeValueMemberNS{}
+	for _, v := range n {
+		ns.Value = append(ns.Value, fmt.Sprint(v))
 	}
-	if len(out.Item) == 0 || expired(out.Item, s.now()) {
-		return chat.Message{}, nil, fmt.Errorf("message %q: %w", messageID, chat.ErrNotFound)
-	}
-	m, err := decodeMessage(out.Item)
-	return m, out.Item, err
+	return ns, nil
 }
 
-// MarkDeleted reads the pointer and both summaries, then rewrites the
-// message, its pointer and every summary that shows it in one transaction.
-// A summary that moved on to a newer message meanwhile cancels it, and the
-// three steps run again.
-func (s *DynamoStore) MarkDeleted(ctx context.Context, messageID string) (chat.Message, error) {
-	for attempt := range maxAttempts {
-		if err := s.backoff(ctx, attempt); err != nil {
-			return chat.Message{}, fmt.Errorf("mark deleted: %w", err)
-		}
-		m, item, err := s.readPointer(ctx, messageID)
-		if err != nil {
-			return chat.Message{}, fmt.Errorf("mark deleted: %w", err)
-		}
-		if m.Deleted {
-			return m, nil
-		}
-		dm := m
-		dm.Deleted, dm.Content, dm.File = true, "", nil
-		ws, err := s.deleteWrites(ctx, dm, item[attrTTL])
-		if err != nil {
-			return chat.Message{}, fmt.Errorf("mark deleted: %w", err)
-		}
-		err = s.write(ctx, ws...)
-		_, pointerGone := failedAt(err, 0)
-		_, messageGone := failedAt(err, 1)
-		if pointerGone || messageGone {
-			return chat.Message{}, fmt.Errorf("message %q: %w", messageID, chat.ErrNotFound)
-		}
-		if retryable(err) {
-			continue
-		}
-		if err != nil {
-			return chat.Message{}, fmt.Errorf("mark deleted: %w", err)
-		}
-		return dm, nil
-	}
-	return chat.Message{}, fmt.Errorf("mark deleted: %w", errContention)
-}
-
-// deleteWrites rewrite the pointer (first) and the message as dm, and each
-// summary that shows it.
-func (s *DynamoStore) deleteWrites(ctx context.Context, dm chat.Message, ttl types.AttributeValue) ([]types.TransactWriteItem, error) {
-	attrs, err := messageAttributes(dm)
-	if err != nil {
-		return nil, err
-	}
-	if ttl != nil {
-		attrs[attrTTL] = ttl
-	}
-	var ws []types.TransactWriteItem
-	for _, k := range []map[string]types.AttributeValue{pointerKey(dm.MessageID), messageKey(dm)} {
-		w, err := put(withKey(k, attrs), cond(exists(attrPK)))
-		if err != nil {
-			return nil, err
-		}
-		ws = append(ws, w)
-	}
-	if dm.Kind == chat.KindGroup {
-		return ws, nil
-	}
-	keys := []map[string]types.AttributeValue{summaryKey(dm.From, dm.To)}
-	if dm.From != dm.To {
-		keys = append(keys, summaryKey(dm.To, dm.From))
-	}
-	last, err := messageAV(dm)
-	if err != nil {
-		return nil, err
-	}
-	err = s.batchGet(ctx, keys, func(item map[string]types.AttributeValue) error {
-		_, lastID, err := decodeSummary(item)
-		if err != nil || lastID != dm.MessageID {
+// ConversationPeers queries the user's entries.
+func (s *DynamoStore) ConversationPeers(ctx context.Context, userID string) ([]string, error) {
+	var peers []string
+	err := s.queryAll(ctx, prefixUser+userID, prefixConv, func(item map[string]types.AttributeValue) error {
+		var a indexAttrs
+		if err := attributevalue.UnmarshalMap(item, &a); err != nil {
 			return err
 		}
-		w, err := update(itemKey(item),
-			expression.Set(expression.Name("last"), expression.Value(last)),
-			cond(expression.Name("last.messageId").Equal(expression.Value(dm.MessageID))))
-		if err != nil {
-			return err
-		}
-		ws = append(ws, w)
+		peers = append(peers, a.PeerID)
 		return nil
 	})
-	return ws, err
+	if err != nil {
+		return nil, fmt.Errorf("conversation peers: %w", err)
+	}
+	return peers, nil
 }
 
-// ListMessages runs one Query on the conversation's partition, bounded by
-// the page's message id and size.
-func (s *DynamoStore) ListMessages(ctx context.Context, conversationID string, p chat.Page) ([]chat.Message, error) {
+// ListMessages runs one Query on the conversation's partition.
+func (s *DynamoStore) ListMessages(ctx context.Context, a, b string, p chat.Page) ([]chat.Message, error) {
+	return s.list(ctx, privateScope(a, b), p)
+}
+
+// list returns a page of sc's messages, newest first: one Query over the
+// seq range the cursor (a message id, which names its seq) bounds.
+func (s *DynamoStore) list(ctx context.Context, sc scope, p chat.Page) ([]chat.Message, error) {
 	limit := p.Limit
 	if limit <= 0 {
 		limit = defaultPage
 	}
-	// One more than the largest page: the service asks for it to learn
-	// whether another page follows.
 	limit = min(limit, maxPage+1)
-	pk := expression.Key(attrPK).Equal(expression.Value(prefixConv + conversationID))
+	cursor := func(id string) (int64, error) {
+		seq, hash, _, err := parseMessageID(id)
+		if err != nil || hash != scopeHash(sc.hash) {
+			return 0, &chat.InputError{Field: "cursor", Rule: "before and after name a message of this history"}
+		}
+		return seq, nil
+	}
+	pk := expression.Key(attrPK).Equal(expression.Value(sc.pk))
 	sk := expression.Key(attrSK)
-	forward, extra := false, 0
+	forward := false
 	var kc expression.KeyConditionBuilder
 	switch {
 	case p.After != "":
-		kc, forward = pk.And(sk.GreaterThan(expression.Value(prefixMsg+p.After))), true
+		seq, err := cursor(p.After)
+		if err != nil {
+			return nil, err
+		}
+		kc, forward = pk.And(sk.Between(expression.Value(seqSK(sc.epoch, seq+1)), expression.Value(seqSK(sc.epoch, maxSeq)))), true
 	case p.Before != "":
-		// BETWEEN includes Before itself, so read one more and drop it.
-		kc, extra = pk.And(sk.Between(expression.Value(prefixMsg), expression.Value(prefixMsg+p.Before))), 1
+		seq, err := cursor(p.Before)
+		if err != nil {
+			return nil, err
+		}
+		if seq <= 1 {
+			return nil, nil
+		}
+		kc = pk.And(sk.Between(expression.Value(seqSK(sc.epoch, 1)), expression.Value(seqSK(sc.epoch, seq-1))))
 	default:
-		kc = pk.And(sk.BeginsWith(prefixMsg))
+		kc = pk.And(sk.BeginsWith(sc.seqPrefix()))
 	}
 	e, err := built("list messages", expression.NewBuilder().WithKeyCondition(kc))
 	if err != nil {
@@ -302,72 +576,158 @@ func (s *DynamoStore) ListMessages(ctx context.Context, conversationID string, p
 		ExpressionAttributeValues: e.Values(),
 		ScanIndexForward:          aws.Bool(forward),
 		ConsistentRead:            aws.Bool(true),
-		Limit:                     aws.Int32(int32(limit + extra)),
+		Limit:                     aws.Int32(int32(limit)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
 	msgs := make([]chat.Message, 0, len(out.Items))
 	for _, item := range out.Items {
-		if extra > 0 && skOf(item) == prefixMsg+p.Before {
-			continue
-		}
 		m, err := decodeMessage(item)
 		if err != nil {
 			return nil, fmt.Errorf("list messages: %w", err)
 		}
 		msgs = append(msgs, m)
 	}
-	msgs = msgs[:min(len(msgs), limit)]
 	if forward {
 		slices.Reverse(msgs)
 	}
 	return msgs, nil
 }
 
-// Conversations reads the user's summaries with one Query and orders them
-// by their last message, newest first.
+// Conversations reads the user's entries (one Query), each conversation's
+// newest message (one Query each, in parallel) and the peers' entries
+// (BatchGetItem), and counts unread messages from the counts the messages
+// carry.
 func (s *DynamoStore) Conversations(ctx context.Context, userID string) ([]chat.Conversation, error) {
-	type conv struct {
-		c      chat.Conversation
-		lastID string
-	}
-	var convs []conv
+	var mine []indexAttrs
 	err := s.queryAll(ctx, prefixUser+userID, prefixConv, func(item map[string]types.AttributeValue) error {
-		c, lastID, err := decodeSummary(item)
-		if err == nil {
-			convs = append(convs, conv{c, lastID})
+		var a indexAttrs
+		if err := attributevalue.UnmarshalMap(item, &a); err != nil {
+			return err
 		}
-		return err
+		mine = append(mine, a)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("conversations: %w", err)
 	}
-	slices.SortFunc(convs, func(a, b conv) int {
-		if c := b.c.UpdatedAt.Compare(a.c.UpdatedAt); c != 0 {
+	latest := make([]*messageAttrs, len(mine))
+	theirs := map[string]indexAttrs{} // the peers' entries, by peer
+	var (
+		g        errgroup.Group
+		theirsMu sync.Mutex
+	)
+	g.SetLimit(16)
+	for i, c := range mine {
+		g.Go(func() error {
+			var err error
+			latest[i], err = s.latest(ctx, privateScope(userID, c.PeerID))
+			return err
+		})
+	}
+	for i := 0; i < len(mine); i += maxBatchGet {
+		chunk := mine[i:min(i+maxBatchGet, len(mine))]
+		g.Go(func() error {
+			keys := make([]map[string]types.AttributeValue, 0, len(chunk))
+			for _, c := range chunk {
+				keys = append(keys, indexKey(c.PeerID, userID))
+			}
+			return s.batchGet(ctx, keys, func(item map[string]types.AttributeValue) error {
+				var a indexAttrs
+				if err := attributevalue.UnmarshalMap(item, &a); err != nil {
+					return err
+				}
+				peer := strings.TrimPrefix(item[attrPK].(*types.AttributeValueMemberS).Value, prefixUser)
+				theirsMu.Lock()
+				theirs[peer] = a
+				theirsMu.Unlock()
+				return nil
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("conversations: %w", err)
+	}
+	out := make([]chat.Conversation, 0, len(mine))
+	for i, c := range mine {
+		conv := chat.Conversation{PeerID: c.PeerID, ReadUpTo: c.ReadMid}
+		peerEntry := theirs[c.PeerID]
+		conv.PeerReadUpTo = peerEntry.ReadMid
+		if l := latest[i]; l != nil {
+			m, err := l.message()
+			if err != nil {
+				return nil, fmt.Errorf("conversations: %w", err)
+			}
+			conv.LastMessage, conv.UpdatedAt = &m, m.At
+			sc := privateScope(userID, c.PeerID)
+			sent := l.NB
+			if c.PeerID == sc.a {
+				sent = l.NA
+			}
+			deleted := 0
+			for _, d := range peerEntry.Dels {
+				if d > c.ReadSeq {
+					deleted++
+				}
+			}
+			conv.Unread = max(0, int(sent-c.ReadN)-deleted)
+		}
+		out = append(out, conv)
+	}
+	slices.SortStableFunc(out, func(a, b chat.Conversation) int {
+		if c := b.UpdatedAt.Compare(a.UpdatedAt); c != 0 {
 			return c
 		}
-		return strings.Compare(b.lastID, a.lastID)
+		return strings.Compare(b.PeerID, a.PeerID)
 	})
-	out := make([]chat.Conversation, len(convs))
-	for i, c := range convs {
-		out[i] = c.c
-	}
 	return out, nil
 }
 
-// MarkRead zeroes the unread count of an existing summary.
-func (s *DynamoStore) MarkRead(ctx context.Context, userID, peerID string) error {
-	w, err := update(summaryKey(userID, peerID), expression.Set(expression.Name("unread"), expression.Value(0)), cond(exists(attrPK)))
+// MarkRead reads the message (its id names its seq), then moves the
+// user's marker to it with one conditional update: it never moves back.
+func (s *DynamoStore) MarkRead(ctx context.Context, userID, peerID, messageID string) (chat.Message, bool, error) {
+	sc := privateScope(userID, peerID)
+	seq, hash, _, err := parseMessageID(messageID)
+	if err != nil || hash != scopeHash(sc.hash) {
+		return chat.Message{}, false, fmt.Errorf("message %q of that conversation: %w", messageID, chat.ErrNotFound)
+	}
+	item, err := s.itemAt(ctx, sc, seq)
 	if err != nil {
-		return fmt.Errorf("mark read: %w", err)
+		return chat.Message{}, false, fmt.Errorf("mark read: %w", err)
+	}
+	a, err := decodeMessageAttrs(item)
+	if err != nil {
+		return chat.Message{}, false, fmt.Errorf("mark read: %w", err)
+	}
+	if len(item) == 0 || a.MessageID != messageID {
+		return chat.Message{}, false, fmt.Errorf("message %q of that conversation: %w", messageID, chat.ErrNotFound)
+	}
+	m, err := a.message()
+	if err != nil {
+		return chat.Message{}, false, fmt.Errorf("mark read: %w", err)
+	}
+	peerCount := a.NB
+	if peerID == sc.a {
+		peerCount = a.NA
+	}
+	readSeq := expression.Name("readSeq")
+	w, err := update(indexKey(userID, peerID),
+		expression.Set(readSeq, expression.Value(seq)).Set(expression.Name("readMid"), expression.Value(messageID)).
+			Set(expression.Name("readN"), expression.Value(peerCount)),
+		cond(expression.And(exists(attrPK), expression.Or(expression.AttributeNotExists(readSeq), readSeq.LessThan(expression.Value(seq))))))
+	if err != nil {
+		return chat.Message{}, false, fmt.Errorf("mark read: %w", err)
 	}
 	err = s.write(ctx, w)
-	if _, none := failedAt(err, 0); none {
-		return nil
+	if old, behind := failedAt(err, 0); behind {
+		if len(old) == 0 {
+			return chat.Message{}, false, fmt.Errorf("conversation with %q: %w", peerID, chat.ErrNotFound)
+		}
+		return m, false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("mark read: %w", err)
+		return chat.Message{}, false, fmt.Errorf("mark read: %w", err)
 	}
-	return nil
+	return m, true, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -23,7 +24,7 @@ type API interface {
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
-	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 }
 
 var _ chat.Store = (*DynamoStore)(nil)
@@ -58,8 +59,8 @@ func WithClock(now func() time.Time) Option { return func(s *DynamoStore) { s.no
 // (default 24 h). DynamoDB's TTL sweeper deletes records some time after.
 func WithIdempotencyTTL(d time.Duration) Option { return func(s *DynamoStore) { s.idemTTL = d } }
 
-// WithGroupMessageTTL sets how long group messages are kept (default 24 h):
-// rooms have no history read, and a TTL deletes them at no request cost.
+// WithGroupMessageTTL sets how long group messages are kept (default 24 h,
+// the least the protocol promises): a TTL deletes them at no request cost.
 func WithGroupMessageTTL(d time.Duration) Option { return func(s *DynamoStore) { s.groupTTL = d } }
 
 // DynamoStore is the chat.Store on one DynamoDB table laid out as
@@ -194,19 +195,20 @@ func (s *DynamoStore) batchGetItem(ctx context.Context, in *dynamodb.BatchGetIte
 	return out, err
 }
 
-func (s *DynamoStore) transactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+func (s *DynamoStore) batchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
 	in.ReturnConsumedCapacity = total
-	out, err := s.api.TransactWriteItems(ctx, in)
+	out, err := s.api.BatchWriteItem(ctx, in)
 	var cc []types.ConsumedCapacity
 	if out != nil {
 		cc = out.ConsumedCapacity
 	}
-	s.report(ctx, "TransactWriteItems", cc, err)
+	s.report(ctx, "BatchWriteItem", cc, err)
 	return out, err
 }
 
-// conditionError says which write of a group failed its condition, and
-// what the item held then when the service returned it.
+// conditionError says that a write failed its condition, and what the
+// item held then when the service returned it. index is 0: the store
+// writes one item at a time.
 type conditionError struct {
 	index int
 	item  map[string]types.AttributeValue
@@ -216,41 +218,12 @@ func (e *conditionError) Error() string {
 	return fmt.Sprintf("condition of write %d failed", e.index)
 }
 
-// errRace means a transaction collided with another one on the same items
-// (TransactionConflict); the caller re-reads and tries again.
-var errRace = errors.New("transaction conflict")
-
-// write applies ws atomically: a single write is sent as itself (half the
-// cost of a transaction), more as one TransactWriteItems. A failed condition
-// comes back as *conditionError, a collision with another transaction as
-// errRace.
-func (s *DynamoStore) write(ctx context.Context, ws ...types.TransactWriteItem) error {
-	for i := range ws {
-		setTable(&ws[i], &s.table)
-	}
-	if len(ws) == 1 {
-		return s.writeOne(ctx, ws[0])
-	}
-	_, err := s.transactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ws})
-	var tce *types.TransactionCanceledException
-	if errors.As(err, &tce) {
-		for i, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-				return &conditionError{index: i, item: r.Item}
-			}
-		}
-		for _, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) == "TransactionConflict" {
-				return errRace
-			}
-		}
-		return fmt.Errorf("transaction cancelled: %w", err)
-	}
-	var tc *types.TransactionConflictException
-	if errors.As(err, &tc) {
-		return errRace
-	}
-	return err
+// write applies one write (the store uses no transactions: they bill
+// every item twice). A failed condition comes back as *conditionError
+// with the item as it was, when the service returned it.
+func (s *DynamoStore) write(ctx context.Context, w types.TransactWriteItem) error {
+	setTable(&w, &s.table)
+	return s.writeOne(ctx, w)
 }
 
 func setTable(w *types.TransactWriteItem, table *string) {
@@ -314,7 +287,7 @@ func failedAt(err error, i int) (map[string]types.AttributeValue, bool) {
 // tried again after a fresh read.
 func retryable(err error) bool {
 	var ce *conditionError
-	return errors.As(err, &ce) || errors.Is(err, errRace)
+	return errors.As(err, &ce)
 }
 
 // backoff sleeps before attempt (0-based) with full jitter, so that
@@ -331,5 +304,42 @@ func backoff(ctx context.Context, attempt int) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
+	}
+}
+
+// queryAll reads, strongly consistently, every item of partition pk whose
+// sort key begins with skPrefix (all of them for ""), following pages.
+// Callers use it only for item sets bounded by one user's own data
+// (conversations, subscribers), never for anything that grows with the
+// table.
+func (s *DynamoStore) queryAll(ctx context.Context, pk, skPrefix string, each func(map[string]types.AttributeValue) error) error {
+	kc := expression.Key(attrPK).Equal(expression.Value(pk))
+	if skPrefix != "" {
+		kc = kc.And(expression.Key(attrSK).BeginsWith(skPrefix))
+	}
+	e, err := built("query", expression.NewBuilder().WithKeyCondition(kc))
+	if err != nil {
+		return err
+	}
+	in := &dynamodb.QueryInput{
+		KeyConditionExpression:    e.KeyCondition(),
+		ExpressionAttributeNames:  e.Names(),
+		ExpressionAttributeValues: e.Values(),
+		ConsistentRead:            aws.Bool(true),
+	}
+	for {
+		out, err := s.query(ctx, in)
+		if err != nil {
+			return err
+		}
+		for _, item := range out.Items {
+			if err := each(item); err != nil {
+				return err
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 }

@@ -2,7 +2,9 @@ package dynamostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -19,27 +21,44 @@ const maxBatchGet = 100
 // maxSearch bounds one username search page.
 const maxSearch = 100
 
-// CreateUser stores the profile and the username claim in one
-// transaction; either condition failing means the name (or id) is taken.
+// CreateUser writes the profile, then claims the username. Without a
+// transaction (which would double the units of both items), a crash
+// between the two leaves at worst a profile no name leads to; a taken name
+// deletes the profile again.
 func (s *DynamoStore) CreateUser(ctx context.Context, u chat.User) error {
-	claim, err := put(withKey(unameKey(u.Username), map[string]types.AttributeValue{"userId": strAV(u.UserID)}), cond(notExists(attrPK)))
+	p, err := attributevalue.MarshalMap(profileAttrs{
+		UserID: u.UserID, Username: u.Username, Avatar: u.Avatar, AvatarKey: u.AvatarKey,
+		AvatarVersion: u.AvatarVersion, CreatedAt: formatTime(u.CreatedAt),
+		Conns: map[string]int64{}, Rooms: map[string]int{},
+	})
+	if err != nil {
+		return fmt.Errorf("create user: encode: %w", err)
+	}
+	profile, err := put(withKey(profileKey(u.UserID), p), cond(notExists(attrPK)))
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	item, err := userItem(u)
+	if err := s.write(ctx, profile); err != nil {
+		if _, taken := failedAt(err, 0); taken {
+			return fmt.Errorf("create user: user id %q: %w", u.UserID, chat.ErrConflict)
+		}
+		return fmt.Errorf("create user: %w", err)
+	}
+	c, err := attributevalue.MarshalMap(unameAttrs{UserID: u.UserID, Username: u.Username, PasswordHash: u.PasswordHash})
+	if err != nil {
+		return fmt.Errorf("create user: encode: %w", err)
+	}
+	c[attrGSI1PK], c[attrGSI1SK] = strAV(usersPartition), strAV(u.Username)
+	claim, err := put(withKey(unameKey(u.Username), c), cond(notExists(attrPK)))
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	profile, err := put(item, cond(notExists(attrPK)))
-	if err != nil {
-		return fmt.Errorf("create user: %w", err)
-	}
-	err = s.write(ctx, claim, profile)
+	err = s.write(ctx, claim)
 	if _, taken := failedAt(err, 0); taken {
+		if _, err := s.deleteItem(ctx, &dynamodb.DeleteItemInput{Key: profileKey(u.UserID)}); err != nil {
+			return fmt.Errorf("create user: remove the profile of a taken name: %w", err)
+		}
 		return fmt.Errorf("create user: username %q: %w", u.Username, chat.ErrConflict)
-	}
-	if _, taken := failedAt(err, 1); taken {
-		return fmt.Errorf("create user: user id %q: %w", u.UserID, chat.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
@@ -47,77 +66,75 @@ func (s *DynamoStore) CreateUser(ctx context.Context, u chat.User) error {
 	return nil
 }
 
-// UserByName reads the username claim, then the profile it names.
+// UserByName reads the username claim, which holds what a login checks.
 func (s *DynamoStore) UserByName(ctx context.Context, username string) (chat.User, error) {
 	out, err := s.getItem(ctx, &dynamodb.GetItemInput{Key: unameKey(username)})
 	if err != nil {
 		return chat.User{}, fmt.Errorf("user by name: %w", err)
 	}
-	var claim struct {
-		UserID string `dynamodbav:"userId"`
-	}
 	if len(out.Item) == 0 {
 		return chat.User{}, fmt.Errorf("user %q: %w", username, chat.ErrNotFound)
 	}
-	if err := attributevalue.UnmarshalMap(out.Item, &claim); err != nil {
-		return chat.User{}, fmt.Errorf("user by name: decode claim: %w", err)
+	var c unameAttrs
+	if err := attributevalue.UnmarshalMap(out.Item, &c); err != nil {
+		return chat.User{}, fmt.Errorf("user by name: decode: %w", err)
 	}
-	return s.UserByID(ctx, claim.UserID)
+	return chat.User{UserID: c.UserID, Username: c.Username, PasswordHash: c.PasswordHash}, nil
 }
 
-// UserByID reads one profile.
-func (s *DynamoStore) UserByID(ctx context.Context, userID string) (chat.User, error) {
-	out, err := s.getItem(ctx, &dynamodb.GetItemInput{Key: profileKey(userID)})
-	if err != nil {
-		return chat.User{}, fmt.Errorf("user by id: %w", err)
-	}
-	if len(out.Item) == 0 {
-		return chat.User{}, fmt.Errorf("user %q: %w", userID, chat.ErrNotFound)
-	}
-	return decodeUser(out.Item)
-}
-
-// UsersByID reads up to 100 profiles with one BatchGetItem, asking again
-// for keys the service leaves unprocessed.
-func (s *DynamoStore) UsersByID(ctx context.Context, ids []string) (map[string]chat.User, error) {
-	users := make(map[string]chat.User, len(ids))
-	seen := make(map[string]bool, len(ids))
-	var keys []map[string]types.AttributeValue
+// Peers reads up to 100 profiles with one consistent BatchGetItem.
+func (s *DynamoStore) Peers(ctx context.Context, ids []string) (map[string]chat.Peer, error) {
+	out := make(map[string]chat.Peer, len(ids))
+	keys := make([]map[string]types.AttributeValue, 0, len(ids))
 	for _, id := range ids {
+		keys = append(keys, profileKey(id))
+	}
+	now := s.now()
+	err := s.batchGet(ctx, keys, func(item map[string]types.AttributeValue) error {
+		p, err := decodeProfile(item)
+		if err != nil {
+			return err
+		}
+		peer, err := p.peer(now)
+		if err == nil {
+			out[p.UserID] = peer
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("peers: %w", err)
+	}
+	return out, nil
+}
+
+// batchGet reads keys (at most 100, deduplicated here) with consistent
+// BatchGetItem calls, asking again for UnprocessedKeys with backoff, and
+// hands each item found to each.
+func (s *DynamoStore) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, each func(map[string]types.AttributeValue) error) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if len(keys) > maxBatchGet {
+		return fmt.Errorf("batch get: %d keys, at most %d", len(keys), maxBatchGet)
+	}
+	seen := map[[2]string]bool{}
+	var uniq []map[string]types.AttributeValue
+	for _, k := range keys {
+		id := [2]string{k[attrPK].(*types.AttributeValueMemberS).Value, k[attrSK].(*types.AttributeValueMemberS).Value}
 		if !seen[id] {
 			seen[id] = true
-			keys = append(keys, profileKey(id))
+			uniq = append(uniq, k)
 		}
 	}
-	for len(keys) > 0 {
-		n := min(len(keys), maxBatchGet)
-		if err := s.batchGet(ctx, keys[:n], func(item map[string]types.AttributeValue) error {
-			u, err := decodeUser(item)
-			if err == nil {
-				users[u.UserID] = u
-			}
-			return err
-		}); err != nil {
-			return nil, fmt.Errorf("users by id: %w", err)
-		}
-		keys = keys[n:]
-	}
-	return users, nil
-}
-
-// batchGet reads keys (at most 100) consistently and hands every item found
-// to each, retrying unprocessed keys a bounded number of times.
-func (s *DynamoStore) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, each func(map[string]types.AttributeValue) error) error {
-	for attempt := 0; len(keys) > 0; attempt++ {
+	pending := map[string]types.KeysAndAttributes{s.table: {Keys: uniq, ConsistentRead: aws.Bool(true)}}
+	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt == maxAttempts {
-			return fmt.Errorf("batch get: %d keys still unprocessed: %w", len(keys), errContention)
+			return fmt.Errorf("batch get: %w", errContention)
 		}
 		if err := s.backoff(ctx, attempt); err != nil {
 			return err
 		}
-		out, err := s.batchGetItem(ctx, &dynamodb.BatchGetItemInput{
-			RequestItems: map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}},
-		})
+		out, err := s.batchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
 		if err != nil {
 			return err
 		}
@@ -126,17 +143,40 @@ func (s *DynamoStore) batchGet(ctx context.Context, keys []map[string]types.Attr
 				return err
 			}
 		}
-		keys = out.UnprocessedKeys[s.table].Keys
+		pending = out.UnprocessedKeys
 	}
 	return nil
 }
 
-// SearchUsers queries gsi1, where every profile sits in one partition
-// sorted by username.
-func (s *DynamoStore) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
-	if limit <= 0 {
-		return nil, nil
+// batchWrite puts and deletes items (any number) with BatchWriteItem, 25
+// at a time, asking again for UnprocessedItems with backoff. It is for
+// writes that need no condition and need not be atomic.
+func (s *DynamoStore) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
+	for len(reqs) > 0 {
+		n := min(len(reqs), 25)
+		pending := map[string][]types.WriteRequest{s.table: reqs[:n]}
+		for attempt := 0; len(pending) > 0; attempt++ {
+			if attempt == maxAttempts {
+				return fmt.Errorf("batch write: %w", errContention)
+			}
+			if err := s.backoff(ctx, attempt); err != nil {
+				return err
+			}
+			out, err := s.batchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+			if err != nil {
+				return err
+			}
+			pending = out.UnprocessedItems
+		}
+		reqs = reqs[n:]
 	}
+	return nil
+}
+
+// SearchUsers queries gsi1's one partition of usernames from prefix, then
+// reads the profiles found (for their avatars).
+func (s *DynamoStore) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
+	limit = min(max(limit, 1), maxSearch)
 	kc := expression.Key(attrGSI1PK).Equal(expression.Value(usersPartition))
 	if prefix != "" {
 		kc = kc.And(expression.Key(attrGSI1SK).BeginsWith(prefix))
@@ -150,34 +190,93 @@ func (s *DynamoStore) SearchUsers(ctx context.Context, prefix string, limit int)
 		KeyConditionExpression:    e.KeyCondition(),
 		ExpressionAttributeNames:  e.Names(),
 		ExpressionAttributeValues: e.Values(),
-		Limit:                     aws.Int32(int32(min(limit, maxSearch))),
+		Limit:                     aws.Int32(int32(limit)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("search users: %w", err)
 	}
-	users := make([]chat.User, 0, len(out.Items))
+	ids := make([]string, 0, len(out.Items))
 	for _, item := range out.Items {
-		u, err := decodeUser(item)
-		if err != nil {
-			return nil, fmt.Errorf("search users: %w", err)
+		var c unameAttrs
+		if err := attributevalue.UnmarshalMap(item, &c); err != nil {
+			return nil, fmt.Errorf("search users: decode: %w", err)
 		}
-		users = append(users, u)
+		ids = append(ids, c.UserID)
+	}
+	peers, err := s.Peers(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("search users: %w", err)
+	}
+	users := make([]chat.User, 0, len(ids))
+	for _, id := range ids {
+		if p, ok := peers[id]; ok {
+			users = append(users, p.User)
+		}
 	}
 	return users, nil
 }
 
-// SetAvatar updates the profile in place, if there is one.
-func (s *DynamoStore) SetAvatar(ctx context.Context, userID, avatar string) error {
-	w, err := update(profileKey(userID), expression.Set(expression.Name("avatar"), expression.Value(avatar)), cond(exists(attrPK)))
+// SetAvatar updates the profile and returns it with the rooms the user
+// sits in: one UpdateItem.
+func (s *DynamoStore) SetAvatar(ctx context.Context, id chat.Identity, avatar, key, version string) (chat.User, []string, error) {
+	upd := expression.Set(expression.Name("avatar"), expression.Value(avatar))
+	if key != "" {
+		upd = upd.Set(expression.Name("avatarKey"), expression.Value(key)).Set(expression.Name("avatarV"), expression.Value(version))
+	}
+	p, err := s.updateProfile(ctx, id.UserID, upd, cond(exists(attrPK)), types.ReturnValueAllNew)
+	if _, none := failedAt(err, 0); none {
+		return chat.User{}, nil, fmt.Errorf("user %q: %w", id.UserID, chat.ErrNotFound)
+	}
 	if err != nil {
-		return fmt.Errorf("set avatar: %w", err)
+		return chat.User{}, nil, fmt.Errorf("set avatar: %w", err)
 	}
-	err = s.write(ctx, w)
-	if _, missing := failedAt(err, 0); missing {
-		return fmt.Errorf("set avatar: user %q: %w", userID, chat.ErrNotFound)
+	u, err := p.user()
+	if err != nil {
+		return chat.User{}, nil, fmt.Errorf("set avatar: %w", err)
+	}
+	var rooms []string
+	for r := range p.Rooms {
+		rooms = append(rooms, r)
+	}
+	return u, rooms, nil
+}
+
+// updateProfile applies one update to a profile and returns the profile as
+// rv asks (a failed condition comes back as a *conditionError).
+func (s *DynamoStore) updateProfile(ctx context.Context, userID string, upd expression.UpdateBuilder, c *expression.ConditionBuilder, rv types.ReturnValue) (profileAttrs, error) {
+	b := expression.NewBuilder().WithUpdate(upd)
+	if c != nil {
+		b = b.WithCondition(*c)
+	}
+	e, err := built("update profile", b)
+	if err != nil {
+		return profileAttrs{}, err
+	}
+	out, err := s.updateItem(ctx, &dynamodb.UpdateItemInput{
+		Key: profileKey(userID), UpdateExpression: e.Update(), ConditionExpression: e.Condition(),
+		ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values(), ReturnValues: rv,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return profileAttrs{}, &conditionError{index: 0, item: ccf.Item}
 	}
 	if err != nil {
-		return fmt.Errorf("set avatar: %w", err)
+		return profileAttrs{}, err
 	}
-	return nil
+	if len(out.Attributes) == 0 {
+		return profileAttrs{}, nil
+	}
+	return decodeProfile(out.Attributes)
+}
+
+// parallel runs fns at once and returns the first error.
+func parallel(fns ...func() error) error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Go(func() { errs[i] = fn() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

@@ -5,6 +5,6 @@
 // Start runs one server per call on a free 127.0.0.1 port and stops it when
 // the test ends. Tests that need it share one server per test binary and
 // isolate themselves by resource name (a fresh table or bucket each).
-// When moto_server is missing, Start fails under CI=true, with the command
-// that installs it, and skips the test otherwise.
+// When moto_server is missing, Start fails with the command that installs
+// it, unless SKIP names the moto tier (see package testenv).
 package moto

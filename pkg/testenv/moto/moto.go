@@ -17,6 +17,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 // Version is the moto release the project tests against.
@@ -40,13 +42,7 @@ const (
 // started, is killed when t's test ends.
 func Start(t testing.TB) string {
 	t.Helper()
-	path, err := exec.LookPath("moto_server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("moto_server not found on PATH; install it with: %s", InstallHint)
-		}
-		t.Skipf("moto_server not found on PATH (install it with: %s)", InstallHint)
-	}
+	path := testenv.Tool(t, testenv.TierMoto, "moto_server", InstallHint)
 	var errs []error
 	for range portAttempts {
 		endpoint, err := start(t, path)

@@ -1,26 +1,79 @@
-package storetest
+package limitertest
 
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/minichatbar/minichat/pkg/chat"
 )
 
-var allowTests = []storeTest{
+// Run runs the conformance suite of chat.Limiter: one subtest per
+// documented behaviour, each on a fresh limiter from newLimiter.
+func Run(t *testing.T, newLimiter func(t *testing.T) chat.Limiter) {
+	for _, g := range []struct {
+		name  string
+		tests []limiterTest
+	}{{"Allow", allowTests}, {"Hit", hitTests}} {
+		t.Run(g.name, func(t *testing.T) {
+			for _, tc := range g.tests {
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, newLimiter(t)) })
+			}
+		})
+	}
+}
+
+type limiterTest struct {
+	name string
+	fn   func(t *testing.T, l chat.Limiter)
+}
+
+// now is the current time at millisecond precision.
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+func newKey() string { return uuid.NewString() }
+
+func must(t *testing.T, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// race runs do(0..n-1) in n goroutines released together.
+func race(n int, do func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			do(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+var allowTests = []limiterTest{
 	{"TokenBucket", testAllowTokenBucket},
+	{"RetryAfter", testAllowRetryAfter},
 	{"IndependentKeys", testAllowIndependentKeys},
 	{"Concurrent", testAllowConcurrent},
 }
 
 // allowSeq calls Allow once per entry of want, all at the same instant.
-func allowSeq(t *testing.T, s chat.Store, key string, rate float64, burst int, at time.Time, want ...bool) {
+func allowSeq(t *testing.T, s chat.Limiter, key string, rate float64, burst int, at time.Time, want ...bool) {
 	t.Helper()
 	for i, w := range want {
-		ok, err := s.Allow(t.Context(), key, rate, burst, at)
+		ok, wait, err := s.Allow(t.Context(), key, rate, burst, at)
 		must(t, err, "Allow")
+		if ok != (wait == 0) {
+			t.Fatalf("Allow(%s) call %d: ok %t with retryAfter %s", key, i, ok, wait)
+		}
 		if ok != w {
 			t.Fatalf("Allow(%s) call %d at %s: got %t, want %t", key, i, at.Format(time.RFC3339Nano), ok, w)
 		}
@@ -29,10 +82,10 @@ func allowSeq(t *testing.T, s chat.Store, key string, rate float64, burst int, a
 
 // testAllowTokenBucket drives time through the now argument only; the
 // durations are exact in binary so that no store rounds a token away.
-func testAllowTokenBucket(t *testing.T, s chat.Store) {
+func testAllowTokenBucket(t *testing.T, s chat.Limiter) {
 	const rate, burst = 2.0, 3
 	t0 := now()
-	key := "send#" + newUserID()
+	key := "send#" + newKey()
 	// A new bucket is full.
 	allowSeq(t, s, key, rate, burst, t0, true, true, true, false, false)
 	// Half a second at 2/s is one token.
@@ -44,9 +97,29 @@ func testAllowTokenBucket(t *testing.T, s chat.Store) {
 	allowSeq(t, s, key, rate, burst, t0.Add(time.Hour), true, true, true, false)
 }
 
-func testAllowIndependentKeys(t *testing.T, s chat.Store) {
+// testAllowRetryAfter: a refusal says how long until a token is back, and
+// waiting exactly that long is enough.
+func testAllowRetryAfter(t *testing.T, s chat.Limiter) {
+	const rate, burst = 4.0, 2
 	t0 := now()
-	a, b := "send#"+newUserID(), "send#"+newUserID()
+	key := "send#" + newKey()
+	allowSeq(t, s, key, rate, burst, t0, true, true)
+	ok, wait, err := s.Allow(t.Context(), key, rate, burst, t0)
+	must(t, err, "Allow")
+	if ok || wait != 250*time.Millisecond {
+		t.Fatalf("third Allow at once on a bucket of 2 at 4/s: ok %t, retryAfter %s, want false and 250ms", ok, wait)
+	}
+	_, wait, err = s.Allow(t.Context(), key, rate, burst, t0.Add(100*time.Millisecond))
+	must(t, err, "Allow")
+	if wait != 150*time.Millisecond {
+		t.Fatalf("100 ms later: retryAfter %s, want 150ms", wait)
+	}
+	allowSeq(t, s, key, rate, burst, t0.Add(250*time.Millisecond), true, false)
+}
+
+func testAllowIndependentKeys(t *testing.T, s chat.Limiter) {
+	t0 := now()
+	a, b := "send#"+newKey(), "send#"+newKey()
 	allowSeq(t, s, a, 1, 2, t0, true, true, false)
 	allowSeq(t, s, b, 1, 2, t0, true, true, false)
 	allowSeq(t, s, a+"0", 1, 2, t0, true, true, false)
@@ -55,15 +128,15 @@ func testAllowIndependentKeys(t *testing.T, s chat.Store) {
 	allowSeq(t, s, b, 1, 2, t0.Add(time.Second), true, false)
 }
 
-func testAllowConcurrent(t *testing.T, s chat.Store) {
+func testAllowConcurrent(t *testing.T, s chat.Limiter) {
 	const n, burst = 16, 5
 	ctx := t.Context()
 	t0 := now()
-	key := "send#" + newUserID()
+	key := "send#" + newKey()
 	oks := make([]bool, n)
 	errs := make([]error, n)
 	race(n, func(i int) {
-		oks[i], errs[i] = s.Allow(ctx, key, 1, burst, t0)
+		oks[i], _, errs[i] = s.Allow(ctx, key, 1, burst, t0)
 	})
 	allowed := 0
 	for i := range n {
@@ -77,13 +150,13 @@ func testAllowConcurrent(t *testing.T, s chat.Store) {
 	}
 }
 
-var hitTests = []storeTest{
+var hitTests = []limiterTest{
 	{"FixedWindow", testHitFixedWindow},
 	{"IndependentKeys", testHitIndependentKeys},
 	{"Concurrent", testHitConcurrent},
 }
 
-func hit(t *testing.T, s chat.Store, key string, window time.Duration, at time.Time, want int) {
+func hit(t *testing.T, s chat.Limiter, key string, window time.Duration, at time.Time, want int) {
 	t.Helper()
 	n, err := s.Hit(t.Context(), key, window, at)
 	must(t, err, "Hit")
@@ -92,7 +165,7 @@ func hit(t *testing.T, s chat.Store, key string, window time.Duration, at time.T
 	}
 }
 
-func hits(t *testing.T, s chat.Store, key string, window time.Duration, at time.Time, want int) {
+func hits(t *testing.T, s chat.Limiter, key string, window time.Duration, at time.Time, want int) {
 	t.Helper()
 	n, err := s.Hits(t.Context(), key, window, at)
 	must(t, err, "Hits")
@@ -109,9 +182,9 @@ func windowStart(at time.Time, w time.Duration) time.Time {
 
 // testHitFixedWindow uses a 7 s window, which divides no minute or hour, so
 // a store that aligns windows on anything but the Unix epoch fails.
-func testHitFixedWindow(t *testing.T, s chat.Store) {
+func testHitFixedWindow(t *testing.T, s chat.Limiter) {
 	const w = 7 * time.Second
-	key := "login#" + newUserID()
+	key := "login#" + newKey()
 	start := windowStart(now(), w)
 	last := start.Add(w - time.Millisecond)
 
@@ -131,7 +204,7 @@ func testHitFixedWindow(t *testing.T, s chat.Store) {
 	hits(t, s, key, w, next.Add(w), 0)
 }
 
-func testHitIndependentKeys(t *testing.T, s chat.Store) {
+func testHitIndependentKeys(t *testing.T, s chat.Limiter) {
 	const w = time.Minute
 	at := now()
 	a := "login#alice"
@@ -146,12 +219,12 @@ func testHitIndependentKeys(t *testing.T, s chat.Store) {
 	hits(t, s, a, w, at, 2)
 }
 
-func testHitConcurrent(t *testing.T, s chat.Store) {
+func testHitConcurrent(t *testing.T, s chat.Limiter) {
 	const n = 16
 	const w = time.Hour
 	ctx := t.Context()
 	at := now()
-	key := "ip#" + newUserID()
+	key := "ip#" + newKey()
 	counts := make([]int, n)
 	errs := make([]error, n)
 	race(n, func(i int) {
