@@ -52,11 +52,15 @@ func Parse(data []byte) (*Template, error) {
 	return &Template{cf: cf}, nil
 }
 
-// Functions returns the template's serverless functions, sorted by logical id.
+// Functions returns the template's serverless functions, sorted by logical
+// id, but those marked cloud-only (see CloudOnlyKey).
 func (t *Template) Functions() ([]Function, error) {
 	fns := t.cf.GetAllServerlessFunctionResources()
 	out := make([]Function, 0, len(fns))
-	for id := range fns {
+	for id, fn := range fns {
+		if cloudOnly(fn.AWSCloudFormationMetadata) {
+			continue
+		}
 		uri, err := t.codeURI(id)
 		if err != nil {
 			return nil, err
@@ -65,6 +69,21 @@ func (t *Template) Functions() ([]Function, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].LogicalID < out[j].LogicalID })
 	return out, nil
+}
+
+// CloudOnlyKey is the Metadata entry that marks a resource as existing only
+// in the deployed stack: Metadata: {Minichat: {CloudOnly: true}}. The web
+// client's hosting is such (its bucket, and the function that fills it at
+// deploy time): locally the binary serves the web client itself. Functions
+// and Buckets leave those resources out, so that local tooling (the local
+// gateway, `minichat provision`, the Lambda packaging tests) sees only the
+// chat application.
+const CloudOnlyKey = "Minichat.CloudOnly"
+
+func cloudOnly(metadata map[string]any) bool {
+	m, _ := metadata["Minichat"].(map[string]any)
+	v, _ := m["CloudOnly"].(bool)
+	return v
 }
 
 // codeURI returns the normalised local CodeUri of the function with the
