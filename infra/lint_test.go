@@ -221,6 +221,7 @@ func requireTool(t *testing.T, name, install string) string {
 // template is template.yaml as YAML nodes, so that short-form intrinsics
 // (!Ref, !Sub, !GetAtt) survive as tags instead of failing to decode.
 type template struct {
+	root      *yaml.Node
 	resources map[string]*yaml.Node
 	ids       []string
 }
@@ -251,7 +252,7 @@ func loadTemplate(t *testing.T) *template {
 	if res == nil || res.Kind != yaml.MappingNode {
 		t.Fatalf("%s: no Resources mapping", templatePath)
 	}
-	tpl := &template{resources: map[string]*yaml.Node{}}
+	tpl := &template{root: doc.Content[0], resources: map[string]*yaml.Node{}}
 	for i := 0; i+1 < len(res.Content); i += 2 {
 		id := res.Content[i].Value
 		tpl.resources[id] = res.Content[i+1]
@@ -261,6 +262,24 @@ func loadTemplate(t *testing.T) *template {
 }
 
 func (tpl *template) typeOf(id string) string { return tpl.scalar(id, "Type") }
+
+// section returns the node at path under a top-level section (Parameters,
+// Conditions, Globals, Outputs), nil if any step is missing.
+func (tpl *template) section(name string, path ...string) *yaml.Node {
+	n := child(tpl.root, name)
+	for _, k := range path {
+		if n = child(n, k); n == nil {
+			return nil
+		}
+	}
+	return n
+}
+
+// global returns the node at path under Globals.
+func (tpl *template) global(t *testing.T, path ...string) *yaml.Node {
+	t.Helper()
+	return tpl.section("Globals", path...)
+}
 
 func (tpl *template) ofType(typ string) []string {
 	var ids []string
