@@ -146,9 +146,23 @@ func TestEveryWebSocketRouteReachesOneFunction(t *testing.T) {
 		served[fn] = true
 		t.Logf("authorizer %s -> %s -> functions/%s/", a, fn, dirs[fn])
 	}
+	// A custom resource's function serves CloudFormation, at deploy time.
+	for _, id := range tpl.ids {
+		if !strings.HasPrefix(tpl.typeOf(id), "Custom::") && tpl.typeOf(id) != "AWS::CloudFormation::CustomResource" {
+			continue
+		}
+		token := tpl.field(id, "Properties", "ServiceToken")
+		if token == nil || token.Tag != "!GetAtt" || dirs[strings.TrimSuffix(token.Value, ".Arn")] == "" {
+			t.Errorf("%s: ServiceToken must be !GetAtt <Function>.Arn of a serverless function", id)
+			continue
+		}
+		fn := strings.TrimSuffix(token.Value, ".Arn")
+		served[fn] = true
+		t.Logf("custom resource %s -> %s -> functions/%s/", id, fn, dirs[fn])
+	}
 	for id, dir := range dirs {
 		if !served[id] {
-			t.Errorf("%s (functions/%s/) serves no WebSocket route, authorizer or HTTP API event", id, dir)
+			t.Errorf("%s (functions/%s/) serves no WebSocket route, authorizer, HTTP API event or custom resource", id, dir)
 		}
 	}
 }
