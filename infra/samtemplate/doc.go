@@ -9,7 +9,8 @@
 // without deploying anything. Parameters and conditions are taken as a
 // deployment with default parameter values would: a !Ref to a parameter is
 // its default, !If picks the branch its condition selects, and !Split of a
-// literal is a list.
+// literal is a list. Properties that SAM takes and goformation's types do
+// not model (HttpApi's AccessLogSettings) are dropped before parsing.
 //
 // Resources marked cloud-only in their Metadata (see CloudOnlyKey), such as
 // the web client's hosting, are left out of Functions and Buckets: local

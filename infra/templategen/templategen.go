@@ -39,6 +39,15 @@ var (
 // policiesRegion names the Policies region of a function.
 func policiesRegion(id string) string { return "policies " + id }
 
+// Regions at the level of Resources, one each.
+const (
+	// LogGroupsRegion holds a log group per function (LogGroupID).
+	LogGroupsRegion = "function log groups"
+)
+
+// LogGroupID is the logical id of a function's log group.
+func LogGroupID(fnID string) string { return fnID + "LogGroup" }
+
 // Generate returns tpl with every generated region rewritten.
 func Generate(tpl []byte, load Loader) ([]byte, error) {
 	lines, err := strip(strings.Split(string(tpl), "\n"))
@@ -59,6 +68,7 @@ func Generate(tpl []byte, load Loader) ([]byte, error) {
 		}
 		byRegion[policiesRegion(fn.ID)] = policies(fn, list)
 	}
+	byRegion[LogGroupsRegion] = logGroups(fns)
 
 	var out []string
 	for _, line := range lines {
@@ -79,6 +89,11 @@ func Generate(tpl []byte, load Loader) ([]byte, error) {
 			}
 		}
 		delete(byRegion, m[2])
+	}
+	for _, name := range []string{LogGroupsRegion} {
+		if _, missing := byRegion[name]; missing {
+			return nil, fmt.Errorf("%w: no region %q: put its two markers (# BEGIN GENERATED: %s, # END GENERATED: %s) under Resources", ErrTemplate, name, name, name)
+		}
 	}
 	return []byte(strings.Join(out, "\n")), nil
 }
@@ -215,6 +230,29 @@ func policies(fn Function, list permissions.List) []string {
 			rs = append(rs, resource(r))
 		}
 		out = append(out, yamlList("        ", "Resource", rs)...)
+	}
+	return out
+}
+
+// logGroups are the log groups Lambda writes the functions' logs to, made
+// by the stack so that their retention is LogRetentionDays (and they go
+// with the stack): /aws/lambda/<function name> is where a function logs
+// unless told otherwise. Each exists when its function does.
+func logGroups(fns []Function) []string {
+	out := []string{"# A log group per function of the template, by `go generate ./infra`."}
+	for i, fn := range fns {
+		if i > 0 {
+			out = append(out, "")
+		}
+		out = append(out, LogGroupID(fn.ID)+":", "  Type: AWS::Logs::LogGroup")
+		if fn.Condition != "" {
+			out = append(out, "  Condition: "+fn.Condition)
+		}
+		out = append(out,
+			"  Properties:",
+			"    LogGroupName: !Sub "+quote("/aws/lambda/${"+fn.ID+"}"),
+			"    RetentionInDays: !Ref LogRetentionDays",
+		)
 	}
 	return out
 }

@@ -29,6 +29,9 @@ const fixture = `Resources:
       stale: true
       # END GENERATED: policies JoinFunction
       Description: seats
+
+  # BEGIN GENERATED: function log groups
+  # END GENERATED: function log groups
 `
 
 func lists(t *testing.T) Loader {
@@ -87,6 +90,22 @@ func TestGenerateWritesPoliciesAndIsIdempotent(t *testing.T) {
                 - !Sub "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"
       # END GENERATED: policies JoinFunction
       Description: seats
+
+  # BEGIN GENERATED: function log groups
+  # A log group per function of the template, by ` + "`go generate ./infra`" + `.
+  PingFunctionLogGroup:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Sub "/aws/lambda/${PingFunction}"
+      RetentionInDays: !Ref LogRetentionDays
+
+  JoinFunctionLogGroup:
+    Type: AWS::Logs::LogGroup
+    Condition: Rooms
+    Properties:
+      LogGroupName: !Sub "/aws/lambda/${JoinFunction}"
+      RetentionInDays: !Ref LogRetentionDays
+  # END GENERATED: function log groups
 `
 	if string(out) != want {
 		t.Fatalf("got:\n%s", out)
@@ -104,6 +123,7 @@ func TestGenerateRefuses(t *testing.T) {
 		"unknown region":        strings.ReplaceAll(fixture, "policies JoinFunction", "policies Gone"),
 		"CodeUri elsewhere":     strings.Replace(fixture, "functions/ping/", "src/ping/", 1),
 		"region twice":          fixture + "      # BEGIN GENERATED: policies JoinFunction\n      # END GENERATED: policies JoinFunction\n",
+		"no log groups region":  strings.Replace(fixture, "  # BEGIN GENERATED: function log groups\n  # END GENERATED: function log groups\n", "", 1),
 	} {
 		if _, err := Generate([]byte(tpl), lists(t)); !errors.Is(err, ErrTemplate) {
 			t.Errorf("%s: err = %v, want ErrTemplate", name, err)
