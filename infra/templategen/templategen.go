@@ -43,7 +43,14 @@ func policiesRegion(id string) string { return "policies " + id }
 const (
 	// LogGroupsRegion holds a log group per function (LogGroupID).
 	LogGroupsRegion = "function log groups"
+	// AlarmsRegion holds an errors and a throttles alarm per function
+	// (ErrorsAlarmID, ThrottlesAlarmID).
+	AlarmsRegion = "function alarms"
+	// DashboardRegion holds the Dashboard resource.
+	DashboardRegion = "dashboard"
 )
+
+var resourceRegions = []string{LogGroupsRegion, AlarmsRegion, DashboardRegion}
 
 // LogGroupID is the logical id of a function's log group.
 func LogGroupID(fnID string) string { return fnID + "LogGroup" }
@@ -54,10 +61,11 @@ func Generate(tpl []byte, load Loader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	fns, err := functions(strings.Join(lines, "\n"))
+	sc, err := scan(strings.Join(lines, "\n"))
 	if err != nil {
 		return nil, err
 	}
+	fns := sc.functions
 	lines = addMissingPolicyRegions(lines, fns)
 
 	byRegion := map[string][]string{}
@@ -69,6 +77,12 @@ func Generate(tpl []byte, load Loader) ([]byte, error) {
 		byRegion[policiesRegion(fn.ID)] = policies(fn, list)
 	}
 	byRegion[LogGroupsRegion] = logGroups(fns)
+	byRegion[AlarmsRegion] = alarms(fns)
+	dash, err := dashboard(fns, sc.alarms)
+	if err != nil {
+		return nil, err
+	}
+	byRegion[DashboardRegion] = dash
 
 	var out []string
 	for _, line := range lines {
@@ -90,7 +104,7 @@ func Generate(tpl []byte, load Loader) ([]byte, error) {
 		}
 		delete(byRegion, m[2])
 	}
-	for _, name := range []string{LogGroupsRegion} {
+	for _, name := range resourceRegions {
 		if _, missing := byRegion[name]; missing {
 			return nil, fmt.Errorf("%w: no region %q: put its two markers (# BEGIN GENERATED: %s, # END GENERATED: %s) under Resources", ErrTemplate, name, name, name)
 		}
@@ -133,36 +147,57 @@ func strip(lines []string) ([]string, error) {
 	return out, nil
 }
 
-// functions lists the serverless functions of a stripped template.
-func functions(stripped string) ([]Function, error) {
+// scanned is what the generator reads from the hand-written template.
+type scanned struct {
+	functions []Function
+	// alarms are the alarms written by hand that always exist.
+	alarms []string
+}
+
+// scan reads a stripped template.
+func scan(stripped string) (scanned, error) {
+	var sc scanned
+	var err error
+	sc.functions, sc.alarms, err = functions(stripped)
+	return sc, err
+}
+
+// functions lists the serverless functions of a stripped template, and
+// its unconditional alarms.
+func functions(stripped string) ([]Function, []string, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(stripped), &doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrTemplate, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrTemplate, err)
 	}
 	if len(doc.Content) != 1 {
-		return nil, fmt.Errorf("%w: want one YAML document", ErrTemplate)
+		return nil, nil, fmt.Errorf("%w: want one YAML document", ErrTemplate)
 	}
 	res := child(doc.Content[0], "Resources")
 	if res == nil || res.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%w: no Resources", ErrTemplate)
+		return nil, nil, fmt.Errorf("%w: no Resources", ErrTemplate)
 	}
 	var fns []Function
+	var alarms []string
 	for i := 0; i+1 < len(res.Content); i += 2 {
 		id, r := res.Content[i].Value, res.Content[i+1]
-		if typ := child(r, "Type"); typ == nil || typ.Value != "AWS::Serverless::Function" {
+		typ := child(r, "Type")
+		if typ != nil && typ.Value == "AWS::CloudWatch::Alarm" && child(r, "Condition") == nil {
+			alarms = append(alarms, id)
+		}
+		if typ == nil || typ.Value != "AWS::Serverless::Function" {
 			continue
 		}
 		props := child(r, "Properties")
 		if child(props, "Policies") != nil {
-			return nil, fmt.Errorf("%w: %s has Policies outside its generated region: list them in its %s instead", ErrTemplate, id, permissions.FileName)
+			return nil, nil, fmt.Errorf("%w: %s has Policies outside its generated region: list them in its %s instead", ErrTemplate, id, permissions.FileName)
 		}
 		key, uri := childKey(props, "CodeUri")
 		if uri == nil {
-			return nil, fmt.Errorf("%w: %s has no CodeUri", ErrTemplate, id)
+			return nil, nil, fmt.Errorf("%w: %s has no CodeUri", ErrTemplate, id)
 		}
 		m := codeURIDir.FindStringSubmatch(uri.Value)
 		if m == nil {
-			return nil, fmt.Errorf("%w: %s: CodeUri %q is not functions/<dir>/", ErrTemplate, id, uri.Value)
+			return nil, nil, fmt.Errorf("%w: %s: CodeUri %q is not functions/<dir>/", ErrTemplate, id, uri.Value)
 		}
 		fn := Function{ID: id, Dir: m[1], codeURILine: key.Line - 1, indent: strings.Repeat(" ", key.Column-1)}
 		if c := child(r, "Condition"); c != nil {
@@ -170,7 +205,7 @@ func functions(stripped string) ([]Function, error) {
 		}
 		fns = append(fns, fn)
 	}
-	return fns, nil
+	return fns, alarms, nil
 }
 
 // addMissingPolicyRegions puts an empty Policies region at the end of the

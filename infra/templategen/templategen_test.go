@@ -32,6 +32,13 @@ const fixture = `Resources:
 
   # BEGIN GENERATED: function log groups
   # END GENERATED: function log groups
+
+  TableAlarm:
+    Type: AWS::CloudWatch::Alarm
+  # BEGIN GENERATED: function alarms
+  # END GENERATED: function alarms
+  # BEGIN GENERATED: dashboard
+  # END GENERATED: dashboard
 `
 
 func lists(t *testing.T) Loader {
@@ -107,9 +114,27 @@ func TestGenerateWritesPoliciesAndIsIdempotent(t *testing.T) {
       RetentionInDays: !Ref LogRetentionDays
   # END GENERATED: function log groups
 `
-	if string(out) != want {
+	if !strings.HasPrefix(string(out), want) {
 		t.Fatalf("got:\n%s", out)
 	}
+	rest := string(out)[len(want):]
+	for _, part := range []string{
+		"  PingFunctionErrorsAlarm:\n    Type: AWS::CloudWatch::Alarm\n    Properties:\n",
+		"      MetricName: Throttles\n      Dimensions:\n        - Name: FunctionName\n          Value: !Ref PingFunction\n",
+		"  JoinFunctionThrottlesAlarm:\n    Type: AWS::CloudWatch::Alarm\n    Condition: Rooms\n",
+		"      AlarmActions: " + AlarmActions + "\n",
+		"  Dashboard:\n    Type: AWS::CloudWatch::Dashboard\n",
+		`"${TableAlarm.Arn}",`, `"${PingFunctionErrorsAlarm.Arn}",`, `"${PingFunction}"`,
+	} {
+		if !strings.Contains(rest, part) {
+			t.Errorf("the generated alarms and dashboard lack %q:\n%s", part, rest)
+		}
+	}
+	// A !Sub may not name what exists only under a condition.
+	if strings.Contains(rest, "${JoinFunction") {
+		t.Errorf("the dashboard names the conditional JoinFunction or its alarms:\n%s", rest)
+	}
+
 	again, err := Generate(out, lists(t))
 	if err != nil || string(again) != string(out) {
 		t.Fatalf("a second run changed the template (%v):\n%s", err, again)
@@ -124,6 +149,7 @@ func TestGenerateRefuses(t *testing.T) {
 		"CodeUri elsewhere":     strings.Replace(fixture, "functions/ping/", "src/ping/", 1),
 		"region twice":          fixture + "      # BEGIN GENERATED: policies JoinFunction\n      # END GENERATED: policies JoinFunction\n",
 		"no log groups region":  strings.Replace(fixture, "  # BEGIN GENERATED: function log groups\n  # END GENERATED: function log groups\n", "", 1),
+		"no dashboard region":   strings.Replace(fixture, "  # BEGIN GENERATED: dashboard\n  # END GENERATED: dashboard\n", "", 1),
 	} {
 		if _, err := Generate([]byte(tpl), lists(t)); !errors.Is(err, ErrTemplate) {
 			t.Errorf("%s: err = %v, want ErrTemplate", name, err)
