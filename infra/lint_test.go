@@ -25,6 +25,8 @@ const (
 var wantWebSocketRoutes = []string{
 	"$connect", "$disconnect", "$default", "login", "ping", "private-message",
 	"private-file-message", "message-deleted", "avatar-updated", "joinroom", "leaveroom", "group-message",
+	// protocol v1.1
+	"typing", "read", "subscribe-presence", "unsubscribe-presence",
 }
 
 // wantHTTPRoutes are the HTTP API routes of the wire protocol.
@@ -39,6 +41,9 @@ var wantHTTPRoutes = []string{
 	"PUT /api/users/me/avatar",
 	"GET /api/rooms/{room}",
 	"POST /api/files",
+	// protocol v1.1
+	"GET /api/rooms/{room}/messages",
+	"GET /api/users/{userId}/avatar",
 }
 
 func TestTemplatePassesCfnLint(t *testing.T) {
@@ -163,6 +168,26 @@ func TestEveryWebSocketRouteReachesOneFunction(t *testing.T) {
 	for id, dir := range dirs {
 		if !served[id] {
 			t.Errorf("%s (functions/%s/) serves no WebSocket route, authorizer, HTTP API event or custom resource", id, dir)
+		}
+	}
+}
+
+// The stage is created after every route (AutoDeploy deploys what exists
+// then), so DependsOn lists them all.
+func TestWebSocketStageWaitsForEveryRoute(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	deps := tpl.field("WebSocketStage", "DependsOn")
+	if deps == nil {
+		t.Fatal("WebSocketStage has no DependsOn")
+	}
+	var got []string
+	for _, d := range deps.Content {
+		got = append(got, d.Value)
+	}
+	for _, r := range tpl.ofType("AWS::ApiGatewayV2::Route") {
+		if !slices.Contains(got, r) {
+			t.Errorf("WebSocketStage does not depend on %s (%s)", r, tpl.scalar(r, "Properties", "RouteKey"))
 		}
 	}
 }

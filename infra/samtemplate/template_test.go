@@ -216,7 +216,8 @@ func TestProjectTemplate(t *testing.T) {
 		}
 	}
 	want := []string{"$connect", "$default", "$disconnect", "avatar-updated", "group-message", "joinroom",
-		"leaveroom", "login", "message-deleted", "ping", "private-file-message", "private-message"}
+		"leaveroom", "login", "message-deleted", "ping", "private-file-message", "private-message",
+		"read", "subscribe-presence", "typing", "unsubscribe-presence"}
 	sort.Strings(keys)
 	if !reflect.DeepEqual(keys, want) {
 		t.Errorf("route keys:\n got %v\nwant %v", keys, want)
