@@ -5,8 +5,9 @@
 // Subpackages read the template and provision from it (tables, buckets, the
 // local gateway's routes). templategen writes the parts of the template that
 // follow from the repository (each function's IAM policies, from
-// functions/<dir>/permissions.yaml): run `go generate ./infra` after changing
-// a list or adding a function.
+// functions/<dir>/permissions.yaml; its log group and alarms; the
+// dashboard): run `go generate ./infra` after changing a list or adding a
+// function.
 package infra
 
 //go:generate go run ./cmd/templategen

@@ -93,6 +93,7 @@ type Grant struct {
 	Resource Resource
 }
 
+// String returns g as "action on resource".
 func (g Grant) String() string { return g.Action + " on " + g.Resource.String() }
 
 // Statement is the policy statement of one kind.

@@ -1,7 +1,9 @@
 // Package templategen writes the parts of template.yaml that follow from
 // the rest of the repository, so that nobody keeps them in step by hand:
 // each function's IAM Policies, from its permission list
-// (functions/<dir>/permissions.yaml, package permissions).
+// (functions/<dir>/permissions.yaml, package permissions); a log group, an
+// errors alarm and a throttles alarm per function; and the dashboard, which
+// charts every function and shows every alarm.
 //
 // Generated parts sit between marker comments,
 //

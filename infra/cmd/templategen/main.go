@@ -1,6 +1,3 @@
-// Command templategen rewrites the generated regions of template.yaml
-// (package infra/templategen) from the rest of the repository. `go generate
-// ./infra` runs it from infra/, hence the default paths.
 package main
 
 import (
