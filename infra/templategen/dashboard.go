@@ -146,7 +146,7 @@ func dashboard(fns []Function, handAlarms []string) ([]string, error) {
 			"Alarms first, then the APIs, the functions, the table and the application's own metrics " +
 			"(namespace `" + AppNamespace + "`, which the functions publish in Embedded Metric Format). " +
 			"Logs: `/aws/lambda/<function>`, `/minichat/${AWS::StackName}/websocket-access` and `/minichat/${AWS::StackName}/http-access`."}}},
-		{{"type": "alarm", "properties": map[string]any{"title": "Alarms", "alarms": alarmARNs, "sortBy": "stateUpdatedTimestamp"}}},
+		{{"type": "alarm", "properties": map[string]any{"title": "Alarms", "alarms": alarmARNs}}},
 		{
 			metricWidget("WebSocket: connections and messages", [][]any{metric("AWS/ApiGateway", "ConnectCount", ws...), metric("AWS/ApiGateway", "MessageCount", ws...)}, nil),
 			metricWidget("WebSocket: errors", [][]any{metric("AWS/ApiGateway", "IntegrationError", ws...), metric("AWS/ApiGateway", "ExecutionError", ws...), metric("AWS/ApiGateway", "ClientError", ws...)}, nil),
