@@ -66,6 +66,19 @@ func TestPoliciesGrantExactlyThePermissionLists(t *testing.T) {
 	}
 }
 
+// The index kind names the index ChatTable has.
+func TestIndexKindIsTheTablesIndex(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	var names []string
+	for _, gsi := range tpl.field("ChatTable", "Properties", "GlobalSecondaryIndexes").Content {
+		names = append(names, child(gsi, "IndexName").Value)
+	}
+	if !slices.Equal(names, []string{permissions.Index}) {
+		t.Errorf("ChatTable's indexes are %v; the index kind of infra/permissions grants %s only", names, permissions.Index)
+	}
+}
+
 // No function may scan the table or write in batches unless its list says
 // so (none does), and every list parses.
 func TestPermissionListsNameNoRequestPathScan(t *testing.T) {
@@ -175,8 +188,8 @@ func resourcesOf(n *yaml.Node) ([]permissions.Resource, error) {
 }
 
 // isKindResource reports whether r is one of the kinds' resources: the
-// only wildcards allowed are theirs (objects of a bucket, indexes of the
-// table, connections of the stage), which AWS cannot name any narrower.
+// only wildcards allowed are theirs (the objects of a bucket, the
+// connections of the stage), whose keys and ids are only known at run time.
 func isKindResource(r *yaml.Node) bool {
 	for _, k := range permissions.Kinds {
 		if k.Resource.Tag != r.Tag {

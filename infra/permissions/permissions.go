@@ -49,6 +49,10 @@ type Kind struct {
 	Action  string
 }
 
+// Index is the name of ChatTable's secondary index, the one resource of
+// the index kind.
+const Index = "gsi1"
+
 // connectionsARN is the Management API of the WebSocket stage, by method.
 const connectionsARN = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/%s/@connections/*"
 
@@ -56,8 +60,8 @@ const connectionsARN = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::
 var Kinds = []Kind{
 	{Name: "table", Sid: "ChatTable", About: "the items of ChatTable", Service: "dynamodb",
 		Resource: Resource{"!GetAtt", "ChatTable.Arn"}},
-	{Name: "index", Sid: "ChatTableIndexes", About: "the secondary indexes of ChatTable", Service: "dynamodb",
-		Only: []string{"dynamodb:Query", "dynamodb:Scan"}, Resource: Resource{"!Sub", "${ChatTable.Arn}/index/*"}},
+	{Name: "index", Sid: "ChatTableIndex", About: "gsi1, the secondary index of ChatTable", Service: "dynamodb",
+		Only: []string{"dynamodb:Query", "dynamodb:Scan"}, Resource: Resource{"!Sub", "${ChatTable.Arn}/index/" + Index}},
 	{Name: "objects", Sid: "FilesObjects", About: "the objects of FilesBucket", Service: "s3",
 		Resource: Resource{"!Sub", "${FilesBucket.Arn}/*"}},
 	{Name: "bucket", Sid: "FilesBucket", About: "FilesBucket itself (listing)", Service: "s3",
