@@ -25,6 +25,8 @@ const (
 var wantWebSocketRoutes = []string{
 	"$connect", "$disconnect", "$default", "login", "ping", "private-message",
 	"private-file-message", "message-deleted", "avatar-updated", "joinroom", "leaveroom", "group-message",
+	// protocol v1.1
+	"typing", "read", "subscribe-presence", "unsubscribe-presence",
 }
 
 // wantHTTPRoutes are the HTTP API routes of the wire protocol.
@@ -39,6 +41,9 @@ var wantHTTPRoutes = []string{
 	"PUT /api/users/me/avatar",
 	"GET /api/rooms/{room}",
 	"POST /api/files",
+	// protocol v1.1
+	"GET /api/rooms/{room}/messages",
+	"GET /api/users/{userId}/avatar",
 }
 
 func TestTemplatePassesCfnLint(t *testing.T) {
@@ -146,9 +151,43 @@ func TestEveryWebSocketRouteReachesOneFunction(t *testing.T) {
 		served[fn] = true
 		t.Logf("authorizer %s -> %s -> functions/%s/", a, fn, dirs[fn])
 	}
+	// A custom resource's function serves CloudFormation, at deploy time.
+	for _, id := range tpl.ids {
+		if !strings.HasPrefix(tpl.typeOf(id), "Custom::") && tpl.typeOf(id) != "AWS::CloudFormation::CustomResource" {
+			continue
+		}
+		token := tpl.field(id, "Properties", "ServiceToken")
+		if token == nil || token.Tag != "!GetAtt" || dirs[strings.TrimSuffix(token.Value, ".Arn")] == "" {
+			t.Errorf("%s: ServiceToken must be !GetAtt <Function>.Arn of a serverless function", id)
+			continue
+		}
+		fn := strings.TrimSuffix(token.Value, ".Arn")
+		served[fn] = true
+		t.Logf("custom resource %s -> %s -> functions/%s/", id, fn, dirs[fn])
+	}
 	for id, dir := range dirs {
 		if !served[id] {
-			t.Errorf("%s (functions/%s/) serves no WebSocket route, authorizer or HTTP API event", id, dir)
+			t.Errorf("%s (functions/%s/) serves no WebSocket route, authorizer, HTTP API event or custom resource", id, dir)
+		}
+	}
+}
+
+// The stage is created after every route (AutoDeploy deploys what exists
+// then), so DependsOn lists them all.
+func TestWebSocketStageWaitsForEveryRoute(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	deps := tpl.field("WebSocketStage", "DependsOn")
+	if deps == nil {
+		t.Fatal("WebSocketStage has no DependsOn")
+	}
+	var got []string
+	for _, d := range deps.Content {
+		got = append(got, d.Value)
+	}
+	for _, r := range tpl.ofType("AWS::ApiGatewayV2::Route") {
+		if !slices.Contains(got, r) {
+			t.Errorf("WebSocketStage does not depend on %s (%s)", r, tpl.scalar(r, "Properties", "RouteKey"))
 		}
 	}
 }
@@ -221,6 +260,7 @@ func requireTool(t *testing.T, name, install string) string {
 // template is template.yaml as YAML nodes, so that short-form intrinsics
 // (!Ref, !Sub, !GetAtt) survive as tags instead of failing to decode.
 type template struct {
+	root      *yaml.Node
 	resources map[string]*yaml.Node
 	ids       []string
 }
@@ -251,7 +291,7 @@ func loadTemplate(t *testing.T) *template {
 	if res == nil || res.Kind != yaml.MappingNode {
 		t.Fatalf("%s: no Resources mapping", templatePath)
 	}
-	tpl := &template{resources: map[string]*yaml.Node{}}
+	tpl := &template{root: doc.Content[0], resources: map[string]*yaml.Node{}}
 	for i := 0; i+1 < len(res.Content); i += 2 {
 		id := res.Content[i].Value
 		tpl.resources[id] = res.Content[i+1]
@@ -261,6 +301,24 @@ func loadTemplate(t *testing.T) *template {
 }
 
 func (tpl *template) typeOf(id string) string { return tpl.scalar(id, "Type") }
+
+// section returns the node at path under a top-level section (Parameters,
+// Conditions, Globals, Outputs), nil if any step is missing.
+func (tpl *template) section(name string, path ...string) *yaml.Node {
+	n := child(tpl.root, name)
+	for _, k := range path {
+		if n = child(n, k); n == nil {
+			return nil
+		}
+	}
+	return n
+}
+
+// global returns the node at path under Globals.
+func (tpl *template) global(t *testing.T, path ...string) *yaml.Node {
+	t.Helper()
+	return tpl.section("Globals", path...)
+}
 
 func (tpl *template) ofType(typ string) []string {
 	var ids []string

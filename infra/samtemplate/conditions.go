@@ -3,6 +3,7 @@ package samtemplate
 import (
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 
 	"github.com/awslabs/goformation/v7/cloudformation"
@@ -10,15 +11,17 @@ import (
 )
 
 // processorOptions keeps intrinsics encoded (cloudformation.EncoderIntrinsics)
-// with two exceptions, both taken as a deployment with default parameters
-// would: a Ref to a template parameter becomes the parameter's default, and
-// Fn::If picks its branch by evaluating the condition. Without the latter a
-// conditional property of a typed resource (CorsConfiguration: !If [...])
-// would fail to unmarshal.
+// with three exceptions, all taken as a deployment with default parameters
+// would: a Ref to a template parameter becomes the parameter's default,
+// Fn::If picks its branch by evaluating the condition, and Fn::Split yields
+// a list. Without the last two a conditional property of a typed resource
+// (CorsConfiguration: !If [...]) or a split list (AllowedOrigins: !Split
+// [...]) would fail to unmarshal.
 func processorOptions() *intrinsics.ProcessorOptions {
 	h := maps.Clone(cloudformation.EncoderIntrinsics)
 	h["Ref"] = refParameterDefault
 	h["Fn::If"] = ifWithDefaults
+	h["Fn::Split"] = splitWithDefaults
 	return &intrinsics.ProcessorOptions{IntrinsicHandlerOverrides: h}
 }
 
@@ -32,7 +35,9 @@ func refParameterDefault(name string, input any, template any) any {
 }
 
 // parameterDefault returns the Default of a template parameter in the form a
-// Ref to it yields: a list for list types, a string otherwise.
+// Ref to it yields: a list for list types, a number for Number (so that it
+// fits integer properties such as a log group's RetentionInDays), a string
+// otherwise.
 func parameterDefault(id string, template any) (any, bool) {
 	root, _ := template.(map[string]any)
 	params, _ := root["Parameters"].(map[string]any)
@@ -42,7 +47,13 @@ func parameterDefault(id string, template any) (any, bool) {
 		return nil, false
 	}
 	s := fmt.Sprint(def)
-	if typ, _ := p["Type"].(string); strings.HasPrefix(typ, "List<") || typ == "CommaDelimitedList" {
+	typ, _ := p["Type"].(string)
+	if typ == "Number" {
+		if n, err := strconv.ParseFloat(s, 64); err == nil {
+			return n, true
+		}
+	}
+	if strings.HasPrefix(typ, "List<") || typ == "CommaDelimitedList" {
 		if s == "" {
 			return []any{}, true
 		}
@@ -53,6 +64,25 @@ func parameterDefault(id string, template any) (any, bool) {
 		return out, true
 	}
 	return s, true
+}
+
+// splitWithDefaults splits a literal source (a parameter's default, say).
+// A source only known once deployed (a !Sub of a resource's attribute)
+// yields a list of one element, the encoded call, so that a list property
+// stays a list either way; literal() tells such elements apart.
+func splitWithDefaults(name string, input any, template any) any {
+	if args, ok := input.([]any); ok && len(args) == 2 {
+		sep, okSep := args[0].(string)
+		src, okSrc := args[1].(string)
+		if okSep && okSrc && sep != "" && decodeIntrinsic(src) == nil {
+			var out []any
+			for _, e := range strings.Split(src, sep) {
+				out = append(out, e)
+			}
+			return out
+		}
+	}
+	return []any{cloudformation.EncoderIntrinsics[name](name, input, template)}
 }
 
 // ifWithDefaults returns the branch of an Fn::If chosen by its condition;

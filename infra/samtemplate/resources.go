@@ -107,18 +107,28 @@ func (t *Template) Tables() []Table {
 	return out
 }
 
-// Buckets returns the template's S3 buckets, sorted by logical id.
+// Buckets returns the template's S3 buckets, sorted by logical id, but those
+// marked cloud-only (see CloudOnlyKey). A CORS rule keeps the origins known
+// before deployment (a rule that allows only, say, the deployed web client's
+// https://<distribution> is left out).
 func (t *Template) Buckets() []Bucket {
 	buckets := t.cf.GetAllS3BucketResources()
 	out := make([]Bucket, 0, len(buckets))
 	for id, b := range buckets {
+		if cloudOnly(b.AWSCloudFormationMetadata) {
+			continue
+		}
 		bucket := Bucket{LogicalID: id, Name: literal(b.BucketName)}
 		if b.CorsConfiguration != nil {
 			for _, r := range b.CorsConfiguration.CorsRules {
+				origins := literals(r.AllowedOrigins)
+				if len(origins) == 0 {
+					continue
+				}
 				rule := CORSRule{
 					AllowedHeaders: r.AllowedHeaders,
 					AllowedMethods: r.AllowedMethods,
-					AllowedOrigins: r.AllowedOrigins,
+					AllowedOrigins: origins,
 					ExposedHeaders: r.ExposedHeaders,
 				}
 				if r.MaxAge != nil {
@@ -130,6 +140,18 @@ func (t *Template) Buckets() []Bucket {
 		out = append(out, bucket)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].LogicalID < out[j].LogicalID })
+	return out
+}
+
+// literals returns the non-empty literal values of vs, dropping intrinsics
+// whose value is only known once deployed.
+func literals(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		if s := literal(&v); s != "" {
+			out = append(out, s)
+		}
+	}
 	return out
 }
 

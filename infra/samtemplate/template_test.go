@@ -96,6 +96,11 @@ func TestTablesAndBuckets(t *testing.T) {
 			AllowedOrigins: []string{"*"}, MaxAgeSeconds: 300,
 		}}},
 		{LogicalID: "PlainBucket", Name: "fixture-plain"},
+		// SiteBucket is cloud-only; of SplitBucket's rules only the one whose
+		// origins are known before deployment remains.
+		{LogicalID: "SplitBucket", Name: "fixture-split", CORSRules: []CORSRule{{
+			AllowedMethods: []string{"GET"}, AllowedOrigins: []string{"https://a.example", "https://b.example"},
+		}}},
 	}
 	if !reflect.DeepEqual(buckets, wantBuckets) {
 		t.Fatalf("buckets:\n got %+v\nwant %+v", buckets, wantBuckets)
@@ -111,6 +116,7 @@ func TestFunctions(t *testing.T) {
 	for _, f := range fns {
 		got[f.LogicalID] = f.CodeURI
 	}
+	// SiteFunction is cloud-only.
 	want := map[string]string{
 		"AuthFunction": "functions/authorizer", "ConnectFunction": "functions/connect",
 		"DefaultFunction": "functions/default", "SendFunction": "functions/send", "HttpFunction": "functions/httpapi",
@@ -210,7 +216,8 @@ func TestProjectTemplate(t *testing.T) {
 		}
 	}
 	want := []string{"$connect", "$default", "$disconnect", "avatar-updated", "group-message", "joinroom",
-		"leaveroom", "login", "message-deleted", "ping", "private-file-message", "private-message"}
+		"leaveroom", "login", "message-deleted", "ping", "private-file-message", "private-message",
+		"read", "subscribe-presence", "typing", "unsubscribe-presence"}
 	sort.Strings(keys)
 	if !reflect.DeepEqual(keys, want) {
 		t.Errorf("route keys:\n got %v\nwant %v", keys, want)

@@ -10,8 +10,29 @@ const STATUS_TEXT = { idle: 'offline', connecting: 'connecting…', open: 'onlin
 
 // Settings and session ----------------------------------------------------------
 
+// A site the stack hosts (HostWebClient, pkg/website) has a config.json next to
+// this page naming the stack's URLs. That site is HTTPS only; a plain-HTTP page
+// (`minichat serve`) has none and is its own server, so it does not ask.
+async function loadSiteConfig() {
+  if (location.protocol !== 'https:') return {};
+  try {
+    const res = await fetch('./config.json', { cache: 'no-cache' });
+    if (!res.ok) return {};
+    const c = await res.json();
+    const text = (v) => (typeof v === 'string' ? v : '');
+    return { wsUrl: text(c.webSocketUrl), httpUrl: text(c.httpApiUrl) };
+  } catch {
+    return {};
+  }
+}
+
+const site = await loadSiteConfig();
+
 function defaultSettings() {
-  return { wsUrl: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`, httpUrl: '' };
+  return {
+    wsUrl: site.wsUrl || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
+    httpUrl: site.httpUrl || '',
+  };
 }
 
 function loadJSON(key) {
@@ -709,6 +730,7 @@ function openSettings() {
   $('ws-url').value = s.wsUrl || '';
   $('http-url').value = s.httpUrl || '';
   $('ws-url').placeholder = defaultSettings().wsUrl;
+  if (site.httpUrl) $('http-url').placeholder = site.httpUrl;
   $('settings').showModal();
 }
 

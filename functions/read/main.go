@@ -1,0 +1,7 @@
+// Command read is the Lambda function that serves what template.yaml routes
+// to functions/read/. Wiring only: the handler lives in pkg/app and pkg/edge.
+package main
+
+import "github.com/minichatbar/minichat/pkg/app"
+
+func main() { app.Main("read") }

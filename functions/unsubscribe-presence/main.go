@@ -1,0 +1,7 @@
+// Command unsubscribe-presence is the Lambda function that serves what template.yaml routes
+// to functions/unsubscribe-presence/. Wiring only: the handler lives in pkg/app and pkg/edge.
+package main
+
+import "github.com/minichatbar/minichat/pkg/app"
+
+func main() { app.Main("unsubscribe-presence") }
