@@ -1698,18 +1698,12 @@ func shellBlock(t *testing.T, markers ...string) string {
 	return found[0]
 }
 
-// needTools fails under CI, and skips elsewhere, when a command a test runs
-// is not installed.
+// needTools fails the shell tier, with the package to install, when a
+// command a test runs is not installed (SKIP=shell skips it).
 func needTools(t *testing.T, packages map[string]string) {
 	t.Helper()
 	for _, tool := range slices.Sorted(maps.Keys(packages)) {
-		if _, err := exec.LookPath(tool); err != nil {
-			msg := fmt.Sprintf("%s is not installed: apt-get install -y %s", tool, packages[tool])
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
+		testenv.Tool(t, testenv.TierShell, tool, "apt-get install -y "+packages[tool])
 	}
 }
 

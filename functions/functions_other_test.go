@@ -3,15 +3,13 @@
 package functions
 
 import (
-	"os"
 	"testing"
+
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 // TestBootstrapsUnderEmulator needs the AWS Lambda Runtime Interface
 // Emulator, which runs on Linux only.
 func TestBootstrapsUnderEmulator(t *testing.T) {
-	if os.Getenv("CI") == "true" {
-		t.Fatal("the Lambda packaging test runs aws-lambda-rie, which supports Linux only: run CI on Linux")
-	}
-	t.Skip("aws-lambda-rie supports Linux only")
+	testenv.Missing(t, testenv.TierRIE, "aws-lambda-rie for this OS", "run this tier on Linux: the emulator supports Linux only")
 }

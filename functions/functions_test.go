@@ -20,17 +20,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/minichatbar/minichat"
+	"github.com/minichatbar/minichat/infra/permissions"
 	"github.com/minichatbar/minichat/infra/provision"
 	"github.com/minichatbar/minichat/infra/samtemplate"
 	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/chat/filestest"
 	"github.com/minichatbar/minichat/pkg/edge"
 	"github.com/minichatbar/minichat/pkg/store/dynamostore"
+	"github.com/minichatbar/minichat/pkg/testenv/awsproxy"
 	"github.com/minichatbar/minichat/pkg/testenv/moto"
 )
 
@@ -98,11 +103,39 @@ func TestBootstrapsUnderEmulator(t *testing.T) {
 	l.action(t, "login", "conn-anon", `{"action":"login","token":"`+bob.Token+`"}`)
 	l.mgmt.expect(t, "conn-anon", frame{"type": "login-ok", "userId": bob.UserID})
 
-	l.action(t, "private-message", "conn-alice", `{"action":"private-message","id":"m1","to":"`+bob.UserID+`","content":"hi bob"}`)
-	ack := l.mgmt.expect(t, "conn-alice", frame{"type": "ack", "id": "m1"})
-	for _, conn := range []string{"conn-bob", "conn-anon"} {
-		l.mgmt.expect(t, conn, frame{"type": "private-message", "messageId": ack["messageId"], "from": alice.UserID, "content": "hi bob"})
+	// alice watches bob's presence; bob's next connection is news to her.
+	l.action(t, "subscribe-presence", "conn-alice", `{"action":"subscribe-presence","id":"s1","userIds":["`+bob.UserID+`"]}`)
+	l.mgmt.expect(t, "conn-alice", frame{"type": "presence-state", "id": "s1"})
+
+	// A connection of bob's that closed without its $disconnect: the first
+	// push to it answers 410 and the pushing function forgets it.
+	// It opened a minute ago: a younger one may still be inside its
+	// $connect, where a push answers 410 too.
+	opened := time.Now().Add(-time.Minute)
+	if _, err := l.store.Connect(t.Context(), chat.Connection{
+		ConnID: "conn-ghost", UserID: bob.UserID, Username: bob.Username,
+		ConnectedAt: opened, ExpiresAt: opened.Add(chat.DefaultConnectionTTL),
+	}); err != nil {
+		t.Fatal(err)
 	}
+	l.mgmt.gone("conn-ghost")
+
+	l.action(t, "private-message", "conn-alice", `{"action":"private-message","id":"m1","to":"`+bob.UserID+`","content":"hi bob"}`)
+	ack := l.mgmt.expect(t, "conn-alice", frame{"type": "ack", "id": "m1", "seq": 1.0})
+	for _, conn := range []string{"conn-bob", "conn-anon"} {
+		l.mgmt.expect(t, conn, frame{"type": "private-message", "messageId": ack["messageId"], "from": alice.UserID, "content": "hi bob", "seq": 1.0})
+	}
+	if _, err := l.store.GetConnection(t.Context(), "conn-ghost"); !errors.Is(err, chat.ErrNotFound) {
+		t.Fatalf("the ghost connection after a push found it gone: %v, want ErrNotFound\n%s", err, l.running["private-message"].out.String())
+	}
+
+	l.action(t, "typing", "conn-bob", `{"action":"typing","to":"`+alice.UserID+`","state":"start"}`)
+	l.mgmt.expect(t, "conn-alice", frame{"type": "typing", "from": bob.UserID, "state": "start"})
+	l.action(t, "read", "conn-bob", fmt.Sprintf(`{"action":"read","id":"r1","peerId":%q,"messageId":%q}`, alice.UserID, ack["messageId"]))
+	l.mgmt.expect(t, "conn-bob", frame{"type": "ack", "id": "r1"})
+	l.mgmt.expect(t, "conn-alice", frame{"type": "read", "by": bob.UserID, "chatWith": bob.UserID, "messageId": ack["messageId"]})
+	l.action(t, "unsubscribe-presence", "conn-alice", `{"action":"unsubscribe-presence","id":"u1","userIds":["`+bob.UserID+`"]}`)
+	l.mgmt.expect(t, "conn-alice", frame{"type": "ack", "id": "u1"})
 
 	l.action(t, "message-deleted", "conn-alice", fmt.Sprintf(`{"action":"message-deleted","id":"d1","messageId":%q}`, ack["messageId"]))
 	l.mgmt.expect(t, "conn-alice", frame{"type": "ack", "id": "d1"})
@@ -118,8 +151,12 @@ func TestBootstrapsUnderEmulator(t *testing.T) {
 	l.mgmt.expect(t, "conn-alice", frame{"type": "update", "room": "bar"})
 	l.mgmt.drain()
 	l.action(t, "group-message", "conn-alice", `{"action":"group-message","id":"g1","room":"bar","msg":"hello bar"}`)
-	l.mgmt.expect(t, "conn-alice", frame{"type": "group-message", "room": "bar", "msg": "hello bar", "userId": alice.UserID})
-	l.mgmt.expect(t, "conn-alice", frame{"type": "ack", "id": "g1"})
+	g := l.mgmt.expect(t, "conn-alice", frame{"type": "ack", "id": "g1", "room": "bar", "seq": 1.0})
+	l.mgmt.expect(t, "conn-alice", frame{"type": "group-message", "room": "bar", "msg": "hello bar", "userId": alice.UserID, "messageId": g["messageId"], "epoch": g["epoch"]})
+	var roomPage struct{ Messages []frame }
+	if st := l.http(t, "GET", "/api/rooms/{room}/messages?room=bar", alice.Token, "", &roomPage); st != http.StatusOK || len(roomPage.Messages) != 1 || roomPage.Messages[0]["messageId"] != g["messageId"] {
+		t.Fatalf("room history: %d %+v", st, roomPage)
+	}
 	l.action(t, "leaveroom", "conn-alice", `{"action":"leaveroom","id":"l1","room":"bar"}`)
 	l.mgmt.expect(t, "conn-alice", frame{"type": "ack", "id": "l1"})
 	l.mgmt.drain()
@@ -163,6 +200,7 @@ func TestBootstrapsUnderEmulator(t *testing.T) {
 		}
 		t.Logf("%-22s init %v (the emulator's INIT REPORT)", dir, e.initDuration(t))
 	}
+	l.checkPermissions(t)
 	if *updateBenchmarks && !t.Failed() {
 		writeBenchmarks(t, l.measure(t))
 	}
@@ -180,7 +218,16 @@ type lab struct {
 	mgmt    *recorder
 	running map[string]*emulator
 	ev      *fixtures
+	// moto is moto_server's endpoint; secretARN the token key stored there.
+	moto, secretARN string
+	// aws and pushes are each function's proxies to moto and to the
+	// recorder: what they saw is what the function called.
+	aws, pushes map[string]*awsproxy.Proxy
 }
+
+// secretFunctions are the functions template.yaml gives the token key's ARN
+// (infra's tests hold the template to this).
+var secretFunctions = []string{"authorizer", "connect", "httpapi", "login"}
 
 func newLab(t *testing.T, rie string) *lab {
 	t.Helper()
@@ -217,6 +264,12 @@ func newLab(t *testing.T, rie string) *lab {
 		t.Fatal(err)
 	}
 	mgmt := newRecorder(t)
+	secret, err := secretsmanager.NewFromConfig(cfg).CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{
+		Name: aws.String("lambda-packaging-jwt"), SecretString: aws.String(jwtSecret),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	none := filepath.Join(t.TempDir(), "none")
 	// What the template's Globals give every function, with moto for AWS
 	// and the recorder for the Management API; nothing of this machine's
@@ -225,7 +278,6 @@ func newLab(t *testing.T, rie string) *lab {
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + t.TempDir(),
 		"AWS_REGION=" + moto.Region,
-		"AWS_ENDPOINT_URL=" + endpoint,
 		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
 		"AWS_CONFIG_FILE=" + none, "AWS_SHARED_CREDENTIALS_FILE=" + none,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
@@ -235,10 +287,8 @@ func newLab(t *testing.T, rie string) *lab {
 		"MINICHAT_BUCKET=" + name,
 		"MINICHAT_FILES=s3",
 		"MINICHAT_S3_PATH_STYLE=true",
-		"MINICHAT_JWT_SECRET=" + jwtSecret,
 		"MINICHAT_ALLOWED_ORIGINS=",
 		"MINICHAT_TOKEN_TTL=24h",
-		"MINICHAT_WS_ENDPOINT=" + mgmt.srv.URL + stage,
 		"LOG_LEVEL=info",
 	}
 	return &lab{
@@ -250,6 +300,50 @@ func newLab(t *testing.T, rie string) *lab {
 		mgmt:    mgmt,
 		running: map[string]*emulator{},
 		ev:      loadFixtures(t),
+		moto:    endpoint, secretARN: aws.ToString(secret.ARN),
+		aws: map[string]*awsproxy.Proxy{}, pushes: map[string]*awsproxy.Proxy{},
+	}
+}
+
+// envOf is the environment of functions/<dir>: the template's Globals,
+// its own proxies to moto and the Management API, and the token key's ARN
+// for the functions that get it.
+func (l *lab) envOf(t *testing.T, dir string) []string {
+	if l.aws[dir] == nil {
+		l.aws[dir] = awsproxy.Start(t, l.moto)
+		l.pushes[dir] = awsproxy.Start(t, l.mgmt.srv.URL)
+	}
+	env := append(slices.Clone(l.env),
+		"AWS_LAMBDA_FUNCTION_NAME="+dir,
+		"AWS_ENDPOINT_URL="+l.aws[dir].URL,
+		"MINICHAT_WS_ENDPOINT="+l.pushes[dir].URL+stage)
+	if slices.Contains(secretFunctions, dir) {
+		env = append(env, "MINICHAT_JWT_SECRET_ARN="+l.secretARN)
+	}
+	return env
+}
+
+// checkPermissions holds what each function called, as its proxies saw,
+// to its functions/<dir>/permissions.yaml: a call the list does not grant
+// would be refused on AWS.
+func (l *lab) checkPermissions(t *testing.T) {
+	t.Helper()
+	for _, dir := range l.dirs {
+		if l.aws[dir] == nil {
+			continue
+		}
+		list, err := permissions.Load(repoRoot+"/functions", dir)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		calls := append(l.aws[dir].Calls(), l.pushes[dir].Calls()...)
+		for _, c := range calls {
+			if !slices.Contains(list[c.On], c.Action) {
+				t.Errorf("functions/%s called %s on %s, which its %s does not grant", dir, c.Action, c.On, permissions.FileName)
+			}
+		}
+		t.Logf("%-22s called %v", dir, calls)
 	}
 }
 
@@ -263,7 +357,7 @@ func (l *lab) fn(t *testing.T, dir string) *emulator {
 	if !ok {
 		t.Fatalf("functions/%s is not a function of template.yaml", dir)
 	}
-	e := startEmulator(t, l.rie, bin, dir, append(slices.Clone(l.env), "AWS_LAMBDA_FUNCTION_NAME="+dir))
+	e := startEmulator(t, l.rie, bin, dir, l.envOf(t, dir))
 	l.running[dir] = e
 	return e
 }
@@ -347,14 +441,36 @@ type recorder struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	frames map[string][]frame
+	closed map[string]bool // connections that answer 410 Gone
 }
 
 func newRecorder(t *testing.T) *recorder {
-	r := &recorder{frames: map[string][]frame{}}
+	r := &recorder{frames: map[string][]frame{}, closed: map[string]bool{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		path, err := url.PathUnescape(req.URL.EscapedPath())
 		id, ok := strings.CutPrefix(path, stage+"/@connections/")
-		if err != nil || !ok || id == "" || req.Method != http.MethodPost {
+		if err != nil || !ok || id == "" {
+			http.Error(w, `{"message":"not the Management API"}`, http.StatusNotFound)
+			return
+		}
+		r.mu.Lock()
+		closed := r.closed[id]
+		if req.Method == http.MethodDelete {
+			r.closed[id] = true
+		}
+		r.mu.Unlock()
+		switch {
+		case closed:
+			http.Error(w, `{"message":"Gone"}`, http.StatusGone)
+			return
+		case req.Method == http.MethodGet:
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"connectedAt":%q,"identity":{"sourceIp":"192.0.2.1"},"lastActiveAt":%q}`, time.Now().UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339))
+			return
+		case req.Method == http.MethodDelete:
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case req.Method != http.MethodPost:
 			http.Error(w, `{"message":"not the Management API"}`, http.StatusNotFound)
 			return
 		}
@@ -388,6 +504,13 @@ func (r *recorder) expect(t *testing.T, connID string, want frame) frame {
 	}
 	t.Fatalf("no frame like %v was pushed to %s; pushed: %v", want, connID, r.frames[connID])
 	return nil
+}
+
+// gone makes connID answer 410 Gone, as a socket that closed does.
+func (r *recorder) gone(connID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed[connID] = true
 }
 
 // drain forgets every frame pushed so far.
@@ -478,13 +601,27 @@ func (f *fixtures) authorizerEvent(t *testing.T, connID, token string) edge.Auth
 	return ev
 }
 
-// httpEvent is an HTTP API (payload 2.0) request for a route without path
-// parameters.
-func (f *fixtures) httpEvent(t *testing.T, method, path, body string) events.APIGatewayV2HTTPRequest {
+// httpEvent is an HTTP API (payload 2.0) request for the route method
+// route. A route with path parameters takes their values from route's
+// query, as in "/api/rooms/{room}/messages?room=bar".
+func (f *fixtures) httpEvent(t *testing.T, method, route, body string) events.APIGatewayV2HTTPRequest {
 	t.Helper()
 	var ev events.APIGatewayV2HTTPRequest
 	f.decode(t, f.http, &ev)
+	path, query, _ := strings.Cut(route, "?")
 	ev.RouteKey = method + " " + path
+	ev.PathParameters = nil
+	if query != "" {
+		params, err := url.ParseQuery(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.PathParameters = map[string]string{}
+		for k := range params {
+			ev.PathParameters[k] = params.Get(k)
+			path = strings.ReplaceAll(path, "{"+k+"}", url.PathEscape(params.Get(k)))
+		}
+	}
 	ev.RawPath = path
 	ev.RequestContext.RouteKey = ev.RouteKey
 	ev.RequestContext.HTTP.Method = method

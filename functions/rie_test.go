@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 // rieModule and rieVersion pin the emulator; `make tools` installs this
@@ -45,10 +47,7 @@ func emulatorPath(t testing.TB) string {
 	}
 	if _, err := os.Stat(path); err != nil {
 		if path, err = exec.LookPath("aws-lambda-rie"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("aws-lambda-rie not found: %s", rieHint)
-			}
-			t.Skipf("aws-lambda-rie not found (%s)", rieHint)
+			testenv.Missing(t, testenv.TierRIE, "aws-lambda-rie", rieHint)
 		}
 	}
 	info, err := buildinfo.ReadFile(path)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 const (
@@ -242,19 +244,11 @@ func TestSAMBuildCompilesEachFunctionDirectory(t *testing.T) {
 	}
 }
 
-// requireTool returns the path of a command the test cannot do without. A
-// missing tool fails the test in CI and skips it elsewhere.
+// requireTool returns the path of a command the test cannot do without; a
+// missing one fails the tier with its install hint (SKIP=cfnlint skips it).
 func requireTool(t *testing.T, name, install string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required (CI=true): %v; install it with: %s", name, err, install)
-	}
-	t.Skipf("%s not found (%v); install it with: %s", name, err, install)
-	return ""
+	return testenv.Tool(t, testenv.TierCfnLint, name, install)
 }
 
 // template is template.yaml as YAML nodes, so that short-form intrinsics

@@ -20,6 +20,7 @@ import (
 
 	"github.com/minichatbar/minichat"
 	"github.com/minichatbar/minichat/infra/samtemplate"
+	"github.com/minichatbar/minichat/pkg/testenv"
 	"github.com/minichatbar/minichat/pkg/testenv/moto"
 )
 
@@ -33,12 +34,7 @@ const (
 // TestInitHookAgainstMoto runs the init hook twice against moto_server and
 // holds what it created to template.yaml's ChatTable and FilesBucket.
 func TestInitHookAgainstMoto(t *testing.T) {
-	if _, err := exec.LookPath("aws"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the AWS CLI (aws) is not on PATH; install it with: %s", awsInstallHint)
-		}
-		t.Skipf("the AWS CLI (aws) is not on PATH (install it with: %s)", awsInstallHint)
-	}
+	testenv.Tool(t, testenv.TierAWSCLI, "aws", awsInstallHint)
 	endpoint := moto.Start(t)
 	const table, bucket = "ls-chat", "ls-files"
 

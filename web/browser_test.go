@@ -25,6 +25,7 @@ import (
 	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/logging"
 	"github.com/minichatbar/minichat/pkg/server"
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 // chromium is Debian's chromium, which the browser tests drive; Playwright's
@@ -71,14 +72,11 @@ func need(t *testing.T, tool string) string {
 	return path
 }
 
-// missing fails under CI, where the tests must run, and skips elsewhere.
+// missing fails the browser tier with the install hint (skips it only when
+// SKIP names it).
 func missing(t *testing.T, what string) {
 	t.Helper()
-	const hint = "install with `make browser-deps` (web/e2e/install-deps.sh: chromium from apt, npm ci in web/e2e)"
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is missing: %s", what, hint)
-	}
-	t.Skipf("%s is missing: %s", what, hint)
+	testenv.Missing(t, testenv.TierBrowser, what, "make browser-deps (web/e2e/install-deps.sh: chromium from apt, npm ci in web/e2e)")
 }
 
 // stack is the whole server, which the browser tests may stop and start

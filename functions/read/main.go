@@ -2,6 +2,6 @@
 // to functions/read/. Wiring only: the handler lives in pkg/app and pkg/edge.
 package main
 
-import "github.com/minichatbar/minichat/pkg/app"
+import "github.com/minichatbar/minichat/pkg/lambdaapp"
 
-func main() { app.Main("read") }
+func main() { lambdaapp.Main("read") }

@@ -2,6 +2,6 @@
 // to functions/subscribe-presence/. Wiring only: the handler lives in pkg/app and pkg/edge.
 package main
 
-import "github.com/minichatbar/minichat/pkg/app"
+import "github.com/minichatbar/minichat/pkg/lambdaapp"
 
-func main() { app.Main("subscribe-presence") }
+func main() { lambdaapp.Main("subscribe-presence") }

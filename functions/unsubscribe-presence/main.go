@@ -2,6 +2,6 @@
 // to functions/unsubscribe-presence/. Wiring only: the handler lives in pkg/app and pkg/edge.
 package main
 
-import "github.com/minichatbar/minichat/pkg/app"
+import "github.com/minichatbar/minichat/pkg/lambdaapp"
 
-func main() { app.Main("unsubscribe-presence") }
+func main() { lambdaapp.Main("unsubscribe-presence") }

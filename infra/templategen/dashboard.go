@@ -40,9 +40,9 @@ var (
 )
 
 // tableOperations are the DynamoDB operations the functions send (what
-// their permission lists allow, and TransactWriteItems, which those
-// permissions cover), whose throttles the table's alarm sums.
-var tableOperations = []string{"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem", "TransactWriteItems"}
+// their permission lists allow; the store uses no transactions), whose
+// throttles the table's alarm sums.
+var tableOperations = []string{"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem", "BatchWriteItem"}
 
 // period is every widget's period, in seconds: the alarms' too.
 const period = 300

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 
@@ -69,12 +71,19 @@ func classify(op string, err error) error {
 	if err == nil {
 		return nil
 	}
+	// The status decides when the error type is missing, as it is from a
+	// gateway that answers a plain 410 or 429 (API Gateway names them).
+	var status int
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
 	var gone *types.GoneException
-	if errors.As(err, &gone) {
+	if errors.As(err, &gone) || status == http.StatusGone {
 		return fmt.Errorf("%s: %w", op, chat.ErrGone)
 	}
 	var limit *types.LimitExceededException
-	if errors.As(err, &limit) {
+	if errors.As(err, &limit) || status == http.StatusTooManyRequests {
 		return fmt.Errorf("%s: %w: %w", op, chat.ErrThrottled, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)

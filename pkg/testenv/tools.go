@@ -16,6 +16,7 @@ const (
 	TierBrowser = "browser" // Chromium and the npm packages of the browser tests
 	TierAWSCLI  = "awscli"  // the LocalStack walkthrough (aws)
 	TierNode    = "node"    // the JS SDK's unit tests (node)
+	TierShell   = "shell"   // protocol.md's curl walkthrough (bash, curl, jq)
 )
 
 // Skipped reports whether SKIP names tier.

@@ -24,7 +24,7 @@ func TestStartAnswersAndStops(t *testing.T) {
 		return
 	}
 	if endpoint == "" {
-		t.Skip("moto_server is not installed")
+		t.Skip("the moto tier is skipped (SKIP names it)")
 	}
 	// The subtest's cleanup stopped the server: nothing answers any more.
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
