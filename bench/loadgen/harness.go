@@ -47,7 +47,8 @@ type benchFlags struct {
 	servers               string
 	keep                  bool
 	genProfile            string
-	pause                 time.Duration
+	pause, quietWait      time.Duration
+	genProcs              int
 }
 
 func benchMain(args []string) error {
@@ -73,6 +74,8 @@ func benchMain(args []string) error {
 	fl.IntVar(&f.registerWorkers, "register-workers", 8, "parallel registrations (bcrypt on the server bounds them)")
 	fl.StringVar(&f.servers, "servers", "minichat,socketio", "servers to run (minichat, socketio)")
 	fl.DurationVar(&f.pause, "pause", 2*time.Second, "between runs: flush dirty pages (sync) and wait this long, so that one run's writeback does not land in the next")
+	fl.DurationVar(&f.quietWait, "quiet-wait", 60*time.Second, "before each run, wait up to this long for the machine to be under 25% busy (0: don't)")
+	fl.IntVar(&f.genProcs, "gen-procs", 1, "GOMAXPROCS of the generator: 1 leaves the other CPU(s) to the server (0: Go's default)")
 	fl.BoolVar(&f.keep, "keep", false, "keep the temporary build and data dirs")
 	fl.StringVar(&f.genProfile, "gen-cpuprofile", "", "write the generator's own CPU profile (whole run) to this file")
 	if err := fl.Parse(args); err != nil {
@@ -129,6 +132,9 @@ func benchMain(args []string) error {
 		}
 	}
 
+	if f.genProcs > 0 {
+		runtime.GOMAXPROCS(f.genProcs)
+	}
 	if f.genProfile != "" {
 		pf, err := os.Create(f.genProfile)
 		if err != nil {
@@ -232,6 +238,9 @@ func benchMain(args []string) error {
 				if !sleepUntil(ctx, time.Now().Add(f.pause)) {
 					return ctx.Err()
 				}
+				if err := waitQuiet(ctx, f.quietWait); err != nil {
+					return err
+				}
 				srv, err := startServer(ctx, p, bin, template, peerDir, tmp, out, runN, f.pprof && run == 0)
 				if err != nil {
 					return err
@@ -245,9 +254,9 @@ func benchMain(args []string) error {
 					rr, err = runRooms(ctx, p, srv, users, *sc.rooms, prof.start(ctx, srv, out, sc.key, bin))
 					if err == nil {
 						r = rr
-						logf("%s: %s msgs/s, %s deliveries/s, echo p50 %.2f p99 %.2f ms, lost %d, dup+extra %d, timeouts %d, errors %v, server CPU %.0f%%, generator CPU %.0f%%, peak RSS %.1f MiB",
+						logf("%s: %s msgs/s, %s deliveries/s, echo p50 %.2f p99 %.2f ms, lost %d, dup+extra %d, timeouts %d, errors %v, server CPU %.0f%%, generator CPU %.0f%%, other processes %.0f%%, iowait %.1f%%, peak RSS %.1f MiB",
 							label, fmtNum(rr.MsgsPerSec, 0), fmtNum(rr.DelivPerSec, 0), rr.EchoMs.P50, rr.EchoMs.P99, rr.Lost,
-							rr.Duplicates+rr.Extra, rr.Timeouts, rr.Errors, rr.ServerCPU, rr.GenCPU, mib(rr.PeakRSS))
+							rr.Duplicates+rr.Extra, rr.Timeouts, rr.Errors, rr.ServerCPU, rr.GenCPU, rr.OtherCPU(), rr.Machine.IOWait, mib(rr.PeakRSS))
 					}
 				default:
 					var ir *idleResult
@@ -314,6 +323,35 @@ func benchMain(args []string) error {
 		logf("wrote %s", doc)
 	}
 	return nil
+}
+
+// waitQuiet waits until the machine's CPUs were less than 25% busy over a
+// second, or max has passed.
+func waitQuiet(ctx context.Context, limit time.Duration) error {
+	if limit <= 0 {
+		return nil
+	}
+	start := time.Now()
+	for {
+		a := readMachineCPU()
+		if !sleepUntil(ctx, time.Now().Add(time.Second)) {
+			return ctx.Err()
+		}
+		busy := a.to(readMachineCPU()).Busy
+		if busy < 25 {
+			if waited := time.Since(start); waited > 2*time.Second {
+				logf("the machine is quiet after %.0f s", waited.Seconds())
+			}
+			return nil
+		}
+		if time.Since(start) >= limit {
+			logf("the machine is still %.0f%% busy after %s: running anyway", busy, limit)
+			return nil
+		}
+		if time.Since(start) < 1500*time.Millisecond {
+			logf("the machine is %.0f%% busy: waiting for it to be quiet (up to %s)", busy, limit)
+		}
+	}
 }
 
 func hasProto(ps []proto, p proto) bool {
@@ -416,8 +454,19 @@ func benchSection(f benchFlags, command string, results []*scenarioResults, user
 	fmt.Fprintln(&b, "  storage at all, so it bounds what the transport alone costs.")
 	fmt.Fprintln(&b, "- **generator**: `bench/loadgen`, in one Go process on the same machine: raw WebSocket clients")
 	fmt.Fprintln(&b, "  (github.com/coder/websocket), speaking minichat's JSON frames or Engine.IO v4 / Socket.IO v5 framing")
-	fmt.Fprintln(&b, "  itself, so that it costs far less CPU than socket.io-client. Its own CPU is in every table: when it nears")
-	fmt.Fprintln(&b, "  100% of a core it, not the server, may be the limit. All traffic is on 127.0.0.1.")
+	procs := "Go's default GOMAXPROCS"
+	if f.genProcs > 0 {
+		procs = fmt.Sprintf("GOMAXPROCS=%d", f.genProcs)
+	}
+	fmt.Fprintf(&b, "  itself, so that it costs far less CPU than socket.io-client; it runs with %s, which leaves the other\n", procs)
+	fmt.Fprintln(&b, "  CPU to the server (with two, its threads took CPU from the single-threaded peer). Its own CPU (getrusage)")
+	fmt.Fprintln(&b, "  is in every table: when it nears 100% of a core it, not the server, may be the limit. All traffic is on")
+	fmt.Fprintln(&b, "  127.0.0.1.")
+	fmt.Fprintln(&b, "- The machine is shared (other sessions' builds and tests run on it), so the same run can vary by tens of")
+	fmt.Fprintln(&b, "  percent from one minute to the next. Before each run the harness waits (up to "+f.quietWait.String()+") for the machine to be")
+	fmt.Fprintln(&b, "  quiet (under 25% busy over a second); *other processes' CPU* is the machine's busy time (/proc/stat)")
+	fmt.Fprintln(&b, "  during the window less the server's and the generator's. The alternation and the medians are there for")
+	fmt.Fprintln(&b, "  the rest; the ratios are the figures to compare.")
 	if hasRooms {
 		roomsText(&b, f)
 	}
@@ -429,6 +478,10 @@ func benchSection(f benchFlags, command string, results []*scenarioResults, user
 	for _, r := range results {
 		b.WriteString(r.table(peerName))
 		fmt.Fprintln(&b)
+		if note := r.saturation(); note != "" {
+			fmt.Fprintln(&b, note)
+			fmt.Fprintln(&b)
+		}
 	}
 	fmt.Fprintln(&b, benchEnd)
 	return b.String()

@@ -117,13 +117,17 @@ type cpuMeter struct {
 	start     time.Time
 	srv, self time.Duration
 	srvErr    error
+	machine   machineCPU
 }
 
 func startCPU(pid int) *cpuMeter {
-	m := &cpuMeter{pid: pid, start: time.Now(), self: selfCPU()}
+	m := &cpuMeter{pid: pid, start: time.Now(), self: selfCPU(), machine: readMachineCPU()}
 	m.srv, m.srvErr = cpuTime(pid)
 	return m
 }
+
+// machineUse is how the whole machine spent its CPU time since start.
+func (m *cpuMeter) machineUse() machineUse { return m.machine.to(readMachineCPU()) }
 
 // stop returns the server's and this process's CPU use since start, in
 // percent of one core.
@@ -152,4 +156,43 @@ func loadAverage() string {
 		return "n/a"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// machineCPU is the first line of /proc/stat: time every CPU of the
+// machine spent in each state, in clock ticks.
+type machineCPU struct{ busy, idle, iowait, steal int64 }
+
+func readMachineCPU() machineCPU {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineCPU{}
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return machineCPU{}
+	}
+	var v [8]int64
+	for i := range v {
+		v[i], _ = strconv.ParseInt(f[i+1], 10, 64)
+	}
+	// user nice system idle iowait irq softirq steal
+	return machineCPU{busy: v[0] + v[1] + v[2] + v[5] + v[6], idle: v[3], iowait: v[4], steal: v[7]}
+}
+
+// machineUse is how the whole machine's CPU time was spent over a window,
+// in percent of all its CPUs.
+type machineUse struct {
+	Busy   float64 `json:"busy"`
+	IOWait float64 `json:"iowait"`
+	Steal  float64 `json:"steal"`
+}
+
+func (a machineCPU) to(b machineCPU) machineUse {
+	total := float64((b.busy - a.busy) + (b.idle - a.idle) + (b.iowait - a.iowait) + (b.steal - a.steal))
+	if total <= 0 {
+		return machineUse{}
+	}
+	pct := func(x int64) float64 { return 100 * float64(x) / total }
+	return machineUse{Busy: pct(b.busy - a.busy), IOWait: pct(b.iowait - a.iowait), Steal: pct(b.steal - a.steal)}
 }

@@ -47,6 +47,8 @@ func roomsFigures() []figure {
 		f("server peak RSS (MiB)", 1, true, func(r *roomsResult) float64 { return mib(r.PeakRSS) }),
 		f("server CPU (% of a core)", 0, true, func(r *roomsResult) float64 { return r.ServerCPU }),
 		f("generator CPU (% of a core)", 0, false, func(r *roomsResult) float64 { return r.GenCPU }),
+		f("other processes' CPU (% of a core)", 0, false, func(r *roomsResult) float64 { return r.OtherCPU() }),
+		f("machine iowait (% of all CPUs)", 1, false, func(r *roomsResult) float64 { return r.Machine.IOWait }),
 	}
 }
 
@@ -166,6 +168,26 @@ func (s *scenarioResults) table(peerName string) string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", f.name, ta, tp, ratio)
 	}
 	return b.String()
+}
+
+// saturation says in which runs the generator used 90% of a core or more.
+func (s *scenarioResults) saturation() string {
+	var parts []string
+	for _, p := range []proto{protoMinichat, protoSocketIO} {
+		n := 0
+		for _, r := range s.runs[p] {
+			if rr, ok := r.(*roomsResult); ok && rr.GenCPU >= 90 {
+				n++
+			}
+		}
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d of the %d runs against %s", n, len(s.runs[p]), p))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "The generator used 90% of a core or more in " + strings.Join(parts, " and ") + ": there it may have bounded the figures."
 }
 
 // cpuModel is the first "model name" of /proc/cpuinfo.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -49,7 +50,15 @@ type roomsResult struct {
 	PeakRSS     int64          `json:"peakRSS"`
 	ServerCPU   float64        `json:"serverCPU"` // % of one core, measured window
 	GenCPU      float64        `json:"genCPU"`
+	Machine     machineUse     `json:"machine"` // all CPUs, measured window
 	JoinSecs    float64        `json:"joinSecs"`
+}
+
+// OtherCPU is what the rest of the machine (neither the server nor the
+// generator: other processes, the kernel's own threads) used in the window,
+// in percent of one core.
+func (r *roomsResult) OtherCPU() float64 {
+	return max(0, r.Machine.Busy*float64(runtime.NumCPU())-r.ServerCPU-r.GenCPU)
 }
 
 // bitset of message counters.
@@ -249,6 +258,7 @@ func runRooms(ctx context.Context, p proto, srv *server, users []user, cfg rooms
 	end := warmEnd.Add(cfg.Duration)
 	var (
 		cpuSrv, cpuGen float64
+		machine        machineUse
 		peak           int64
 		measured       sync.WaitGroup
 	)
@@ -263,6 +273,7 @@ func runRooms(ctx context.Context, p proto, srv *server, users []user, cfg rooms
 		if !sleepUntil(ctx, end) {
 			return
 		}
+		machine = meter.machineUse()
 		cpuSrv, cpuGen, _ = meter.stop()
 		peak, _ = peakRSS(srv.pid)
 	})
@@ -278,7 +289,7 @@ func runRooms(ctx context.Context, p proto, srv *server, users []user, cfg rooms
 		return nil, ctx.Err()
 	}
 
-	res := &roomsResult{Errors: map[string]int{}, PeakRSS: peak, ServerCPU: cpuSrv, GenCPU: cpuGen, JoinSecs: joinSecs}
+	res := &roomsResult{Errors: map[string]int{}, PeakRSS: peak, ServerCPU: cpuSrv, GenCPU: cpuGen, Machine: machine, JoinSecs: joinSecs}
 	for _, m := range members {
 		if !m.c.alive() {
 			res.Disconnects++

@@ -58,7 +58,7 @@ func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "MINICHAT_") || strings.HasPrefix(k, "AWS_") || k == "LOG_LEVEL" || k == "PORT" || k == "HOST" {
+		if strings.HasPrefix(k, "MINICHAT_") || strings.HasPrefix(k, "AWS_") || k == "LOG_LEVEL" || k == "GOMAXPROCS" || k == "GOGC" || k == "GOMEMLIMIT" || k == "PORT" || k == "HOST" {
 			continue
 		}
 		env = append(env, kv)
