@@ -262,7 +262,7 @@ func (s *soak) connect(ctx context.Context, cl *soakClient) error {
 	clear(cl.seats)
 	cl.mu.Unlock()
 	for _, r := range rooms {
-		s.request(cl, "join", r, nil)
+		s.request(cl, c, "join", r, nil)
 	}
 	return nil
 }
@@ -321,20 +321,20 @@ func (s *soak) onEvent(cl *soakClient, ev *event) {
 		}
 	case "join":
 		p.c.mu.Lock()
-		if ev.kind == evUpdate {
-			p.c.seats[p.room] = true
-		} else {
-			delete(p.c.seats, p.room)
+		if p.c.c == p.conn { // not an answer on a connection since replaced
+			if ev.kind == evUpdate {
+				p.c.seats[p.room] = true
+			} else {
+				delete(p.c.seats, p.room)
+			}
 		}
 		p.c.mu.Unlock()
 	}
 }
 
-// request sends one request on the client's connection, if it has one.
-func (s *soak) request(cl *soakClient, kind, room string, rnd *rand.Rand) {
-	cl.mu.Lock()
-	c := cl.c
-	cl.mu.Unlock()
+// request sends one request on c, one of cl's connections (the one whose
+// seats the caller looked at).
+func (s *soak) request(cl *soakClient, c *conn, kind, room string, rnd *rand.Rand) {
 	if c == nil || !c.alive() {
 		return
 	}
@@ -355,7 +355,9 @@ func (s *soak) request(cl *soakClient, kind, room string, rnd *rand.Rand) {
 		send = func() error { return c.joinRoom(room, id) }
 	case "leave":
 		cl.mu.Lock()
-		delete(cl.seats, room)
+		if cl.c == c {
+			delete(cl.seats, room)
+		}
 		cl.mu.Unlock()
 		send = func() error { return c.leaveRoom(room, id) }
 	case "delete":
@@ -389,7 +391,10 @@ func (s *soak) abandon(c *conn) {
 // act sends one random request for a random user.
 func (s *soak) act(rnd *rand.Rand) {
 	cl := s.clients[rnd.IntN(len(s.clients))]
+	// The connection and its seats are read together: a reconnect swaps
+	// both at once.
 	cl.mu.Lock()
+	c := cl.c
 	var seated []string
 	for r := range cl.seats {
 		seated = append(seated, r)
@@ -402,17 +407,17 @@ func (s *soak) act(rnd *rand.Rand) {
 	cl.mu.Unlock()
 	switch x := rnd.IntN(100); {
 	case x < 45:
-		s.request(cl, "private", "", rnd)
+		s.request(cl, c, "private", "", rnd)
 	case x < 75 && len(seated) > 0:
-		s.request(cl, "group", seated[rnd.IntN(len(seated))], rnd)
+		s.request(cl, c, "group", seated[rnd.IntN(len(seated))], rnd)
 	case x < 87 || len(seated) == 0:
-		s.request(cl, "join", s.rooms[rnd.IntN(len(s.rooms))], rnd)
+		s.request(cl, c, "join", s.rooms[rnd.IntN(len(s.rooms))], rnd)
 	case x < 95:
-		s.request(cl, "leave", seated[rnd.IntN(len(seated))], rnd)
+		s.request(cl, c, "leave", seated[rnd.IntN(len(seated))], rnd)
 	case victim != "":
-		s.request(cl, "delete", victim, rnd)
+		s.request(cl, c, "delete", victim, rnd)
 	default:
-		s.request(cl, "private", "", rnd)
+		s.request(cl, c, "private", "", rnd)
 	}
 }
 
@@ -695,7 +700,11 @@ func soakSection(f soakFlags, command string, rep *soakReport) string {
 	fmt.Fprintln(&b, "Each row is one sampling interval: the server's RSS (VmRSS) and open file descriptors from /proc, its")
 	fmt.Fprintln(&b, "goroutines from the `go_goroutines` gauge of `GET /metrics` (n/a while that route does not answer 200),")
 	fmt.Fprintf(&b, "the clients' open connections, requests sent and answered per second, the answer latency, error replies,\n")
-	fmt.Fprintf(&b, "requests unanswered after %s, and reconnects. The last row is taken 5 s after every client closed.\n\n", f.answerTimeout)
+	fmt.Fprintf(&b, "requests unanswered after %s, and reconnects. The last row is taken 5 s after every client closed.\n", f.answerTimeout)
+	fmt.Fprintln(&b, "A client sends a group message only to a room where the same connection's `joinroom` was answered")
+	fmt.Fprintln(&b, "with `update` and that it has not left since: a `group:forbidden` error is a seat the server confirmed,")
+	fmt.Fprintln(&b, "then dropped.")
+	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "| t (s) | RSS (MiB) | fds | goroutines | conns | req/s | answers/s | p50 (ms) | p99 (ms) | errors | unanswered | reconnects | pushes/s |")
 	fmt.Fprintln(&b, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, s := range rep.samples {
