@@ -443,7 +443,10 @@ func benchSection(f benchFlags, command string, results []*scenarioResults, user
 	fmt.Fprintln(&b)
 	fmt.Fprintf(&b, "Measured on %s by `make bench`, that is `%s`, on %s/%s, %s, %d logical CPUs, kernel %s, %s, Node %s (load average %s at the start, %s at the end).\n",
 		time.Now().UTC().Format("2006-01-02"), command, runtime.GOOS, runtime.GOARCH, cpuModel(), runtime.NumCPU(), kernel(), goVersion, nodeVersion, loadStart, loadEnd)
-	fmt.Fprintf(&b, "Every figure is the median of %d run(s) per server; the runs alternate minichat, peer, minichat, peer, ...\n\n", f.runs)
+	fmt.Fprintf(&b, "Every figure is the median of %d run(s) per server; the runs alternate minichat, peer, minichat, peer, ...\n", f.runs)
+	fmt.Fprintln(&b, "*minichat / peer* is the ratio of the two medians: under 1, minichat's figure is the lower (fewer messages")
+	fmt.Fprintln(&b, "per second, or less latency, memory or CPU).")
+	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "- **minichat**: the real `minichat serve` (`go build ./cmd/minichat`) with its defaults — bolt store on")
 	fmt.Fprintln(&b, "  disk with every message fsynced before its ack, the local API Gateway, pushes through the Management")
 	fmt.Fprintln(&b, "  API — started fresh for each run on a copy of one data dir into which the "+fmtNum(float64(users), 0)+" bench users were")
