@@ -27,7 +27,10 @@ help:
 	@echo "tools          pinned Go tools into .tools/bin (the Lambda runtime interface emulator)"
 	@echo "bench-lambda   bootstrap sizes and cold starts under the emulator into docs/benchmarks.md"
 	@echo "build          every function for Lambda into $(BIN_DIR)/<dir>/bootstrap"
-	@echo "bench          benchmarks"
+	@echo "bench-go       Go benchmarks (go test -bench)"
+	@echo "bench          minichat serve against a Socket.IO 4.8 peer, side by side, into docs/benchmarks.md"
+	@echo "               (BENCH_FLAGS=-quick: 1 short run each, no doc; BENCH_FLAGS=-pprof: CPU profiles of minichat)"
+	@echo "soak           bounded mixed load with reconnect churn against minichat, into docs/reliability.md (SOAK_FLAGS)"
 	@echo "fuzz           every fuzz target for FUZZTIME each (default 20s)"
 	@echo "clean          remove build output"
 
@@ -93,9 +96,23 @@ build: $(FUNCTIONS:%=$(BIN_DIR)/%/bootstrap)
 $(BIN_DIR)/%/bootstrap: FORCE
 	$(call go_lambda,$@,$*)
 
-.PHONY: bench
-bench:
+.PHONY: bench-go
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# bench and soak start every server they measure themselves (a fresh
+# `minichat serve` built into a temporary dir; the peer after npm ci in
+# bench/socketio), on loopback only; logs, raw results and profiles go to
+# bench/out (gitignored). `go run ./bench/loadgen bench -h` lists the flags.
+BENCH_FLAGS ?=
+SOAK_FLAGS  ?=
+
+.PHONY: bench soak
+bench:
+	$(GO) run ./bench/loadgen bench -doc docs/benchmarks.md $(BENCH_FLAGS)
+
+soak:
+	$(GO) run ./bench/loadgen soak -doc docs/reliability.md $(SOAK_FLAGS)
 
 FUZZTIME ?= 20s
 
