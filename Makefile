@@ -20,9 +20,10 @@ go_lambda = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 \
 .PHONY: help
 help:
 	@echo "run            the whole stack on this machine (go run ./cmd/minichat serve)"
-	@echo "test           every test tier: vet, gofmt, go test -race (template lint included)"
+	@echo "test           every test tier: vet, gofmt, go mod tidy, go test -race (template lint included);"
+	@echo "               a tier whose tool is missing fails with its install hint; SKIP=moto,browser,... skips tiers"
 	@echo "lint-template  cfn-lint template.yaml"
-	@echo "deps           what the tests need: chromium (apt, as root), npm packages, pinned Go tools"
+	@echo "deps           what the tests need: chromium (apt, as root), npm packages, pinned Go and Python tools"
 	@echo "screenshots    regenerate docs/screenshots with the browser tests"
 	@echo "tools          pinned Go tools into .tools/bin (the Lambda runtime interface emulator)"
 	@echo "bench-lambda   bootstrap sizes and cold starts under the emulator into docs/benchmarks.md"
@@ -40,8 +41,8 @@ run:
 
 # Each tier is its own target so that a tier needing a tool can depend on the target
 # that installs it (e.g. `test-go: tools`) without touching the others.
-.PHONY: test vet fmt-check test-go lint-template
-test: vet fmt-check test-go
+.PHONY: test vet fmt-check mod-check test-go lint-template
+test: vet fmt-check mod-check test-go
 
 vet:
 	$(GO) vet ./...
@@ -50,13 +51,21 @@ fmt-check:
 	@files="$$($(GOFMT) -l .)"; \
 	if [ -n "$$files" ]; then echo "gofmt -w needed on:"; echo "$$files"; exit 1; fi
 
+# go.mod and go.sum say exactly what the code imports.
+mod-check:
+	@$(GO) mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }
+
 test-go: deps
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 # deps installs what the test tiers need and the machine may lack. Each step
 # is a no-op once done.
-.PHONY: deps browser-deps screenshots tools bench-lambda
-deps: browser-deps tools
+.PHONY: deps browser-deps python-deps screenshots tools bench-lambda
+deps: browser-deps tools python-deps
+
+# moto_server, cfn-lint and the AWS CLI, pinned, with pip where it reaches its index.
+python-deps:
+	infra/install-python-tools.sh
 
 # Pinned tools the tests run, installed into .tools/bin (gitignored). The
 # module proxy serves the Lambda emulator as a pseudo-version only.
