@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -377,6 +378,32 @@ func startServer(ctx context.Context, p proto, bin, template, peerDir, tmp, out 
 	return startMinichat(ctx, bin, data, log, debug)
 }
 
+// fetchDelta saves the change of a cumulative profile (mutex, block) over
+// secs seconds.
+func (pr *profile) fetchDelta(ctx context.Context, addr, kind string, secs int, path string) {
+	url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", addr, kind, secs)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return
+	}
+	resp, err := (&http.Client{Timeout: time.Duration(secs+30) * time.Second}).Do(req)
+	if err != nil {
+		logf("pprof %s: %v", kind, err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		logf("pprof %s: HTTP %d %v", kind, resp.StatusCode, err)
+		return
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		logf("pprof %s: %v", kind, err)
+		return
+	}
+	logf("pprof: %s (go tool pprof -top %s)", path, path)
+}
+
 // profile fetches one CPU profile from minichat's pprof listener.
 type profile struct{ done chan struct{} }
 
@@ -390,6 +417,13 @@ func (pr *profile) start(ctx context.Context, srv *server, out, key, bin string)
 	return func(d time.Duration) {
 		defer close(pr.done)
 		secs := max(1, int(d.Seconds()))
+		// Where goroutines wait, over the same window: a server that is
+		// slow without being busy is waiting on a lock or a channel.
+		var waits sync.WaitGroup
+		for _, kind := range []string{"mutex", "block"} {
+			waits.Go(func() { pr.fetchDelta(ctx, srv.debugAddr, kind, secs, filepath.Join(out, fmt.Sprintf("%s-minichat.%s.pprof", key, kind))) })
+		}
+		defer waits.Wait()
 		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", srv.debugAddr, secs)
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 )
 
@@ -19,6 +20,10 @@ func serveDebug(addr string) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", envDebugAddr, err)
 	}
+	// Lock contention and blocking are sampled only while profiling is on:
+	// what a server that is slow without being busy waits on.
+	runtime.SetMutexProfileFraction(10)
+	runtime.SetBlockProfileRate(int(100 * time.Microsecond))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

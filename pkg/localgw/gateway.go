@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/minichatbar/minichat/infra/samtemplate"
@@ -73,6 +75,12 @@ type Config struct {
 	// instances for concurrent invocations: aws-lambda-go's handlers reuse
 	// their response buffer, so one instance must never serve two at once.
 	Handlers map[string]func() lambda.Handler
+	// Messages optionally gives, by the same keys, a WebSocket function's
+	// handler itself: its frames (MESSAGE events, the busiest path) are
+	// then handed to it as values instead of through JSON and the Lambda
+	// runtime's decoder; the handler is the same code. $connect,
+	// $disconnect and the HTTP API always go through JSON, as on Lambda.
+	Messages map[string]MessageHandler
 
 	// Stage is the WebSocket stage name put in events ("ws" by default).
 	Stage string
@@ -173,7 +181,9 @@ type Gateway struct {
 	selector []string            // body field path of the route selection expression
 	http     []httpRoute
 
-	mu      sync.Mutex
+	// mu guards conns and closing; every push looks its connection up,
+	// so readers share it.
+	mu      sync.RWMutex
 	conns   map[string]*connection
 	closing bool
 	// active counts handshakes, live connections (until their $disconnect
@@ -183,16 +193,22 @@ type Gateway struct {
 	// their integration timeout.
 	inflight sync.WaitGroup
 	// running is the same count for WaitIdle, which may wait while new
-	// invocations start (a WaitGroup may not).
+	// invocations start (a WaitGroup may not). It is counted without a
+	// lock; runMu is taken only to wake WaitIdle when it reaches zero.
 	runMu   sync.Mutex
-	running int
+	running atomic.Int64
 	idle    *sync.Cond
 }
+
+// MessageHandler is a WebSocket route's handler, as aws-lambda-go would
+// call it.
+type MessageHandler func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
 
 // function is a route's target: the handler and what events and logs call it.
 type function struct {
 	logicalID  string
 	instances  *sync.Pool // of idle lambda.Handler instances
+	message    MessageHandler
 	authorizer *authorizer
 }
 
@@ -265,7 +281,10 @@ func (g *Gateway) function(logicalID, codeURI string) (function, error) {
 	if logicalID == "" {
 		logicalID = codeURI
 	}
-	return function{logicalID: logicalID, instances: &sync.Pool{New: func() any { return h() }}}, nil
+	return function{
+		logicalID: logicalID, instances: &sync.Pool{New: func() any { return h() }},
+		message: g.cfg.Messages[samtemplate.NormaliseCodeURI(codeURI)],
+	}, nil
 }
 
 // ServeHTTP serves the WebSocket handshake at WebSocketPath, the Management
@@ -308,7 +327,7 @@ func (g *Gateway) WaitIdle(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		g.runMu.Lock()
-		for g.running > 0 && ctx.Err() == nil {
+		for g.running.Load() > 0 && ctx.Err() == nil {
 			g.idle.Wait()
 		}
 		g.runMu.Unlock()
@@ -325,19 +344,14 @@ func (g *Gateway) WaitIdle(ctx context.Context) error {
 	}
 }
 
-func (g *Gateway) started() {
-	g.runMu.Lock()
-	g.running++
-	g.runMu.Unlock()
-}
+func (g *Gateway) started() { g.running.Add(1) }
 
 func (g *Gateway) finished() {
-	g.runMu.Lock()
-	g.running--
-	if g.running == 0 {
+	if g.running.Add(-1) == 0 {
+		g.runMu.Lock()
 		g.idle.Broadcast()
+		g.runMu.Unlock()
 	}
-	g.runMu.Unlock()
 }
 
 // Shutdown closes every WebSocket with 1001 (going away), runs their

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/google/uuid"
@@ -28,6 +29,34 @@ func (g *Gateway) invoke(fn function, event any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localgw: marshal event for %s: %w", fn.logicalID, err)
 	}
+	return g.run(fn, func(ctx context.Context) ([]byte, error) {
+		inst := fn.instances.Get().(lambda.Handler)
+		out, err := inst.Invoke(ctx, payload)
+		// out is the instance's own buffer, overwritten by its next
+		// invocation: copy it before the instance serves another.
+		out = bytes.Clone(out)
+		fn.instances.Put(inst)
+		return out, err
+	})
+}
+
+// invokeMessage runs fn's MessageHandler with the event as a value. Its
+// response is not used (API Gateway sends none back on routes without a
+// route response).
+func (g *Gateway) invokeMessage(fn function, event any) ([]byte, error) {
+	ev, ok := event.(events.APIGatewayWebsocketProxyRequest)
+	if !ok {
+		return g.invoke(fn, event)
+	}
+	return g.run(fn, func(ctx context.Context) ([]byte, error) {
+		_, err := fn.message(ctx, ev)
+		return nil, err
+	})
+}
+
+// run calls call as an invocation of fn: with the integration timeout, a
+// lambdacontext, panics recovered, and counted for Shutdown and WaitIdle.
+func (g *Gateway) run(fn function, call func(ctx context.Context) ([]byte, error)) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.limits.IntegrationTimeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
@@ -49,12 +78,7 @@ func (g *Gateway) invoke(fn function, event any) ([]byte, error) {
 				done <- result{err: fmt.Errorf("%w: %v", errHandlerPanic, p)}
 			}
 		}()
-		inst := fn.instances.Get().(lambda.Handler)
-		out, err := inst.Invoke(ctx, payload)
-		// out is the instance's own buffer, overwritten by its next
-		// invocation: copy it before the instance serves another.
-		out = bytes.Clone(out)
-		fn.instances.Put(inst)
+		out, err := call(ctx)
 		done <- result{out, err}
 	}()
 	select {

@@ -108,10 +108,11 @@ type guardedConn struct {
 func (c *guardedConn) Read(p []byte) (int, error) { return c.guard.Read(p) }
 
 // guardedWriter hands the WebSocket library a hijacked connection whose
-// reads pass through guard.
+// reads pass through guard and whose writes pass through cork.
 type guardedWriter struct {
 	http.ResponseWriter
 	guard *frameGuard
+	cork  *corkConn
 }
 
 func (w *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -124,5 +125,8 @@ func (w *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// Bytes the server already buffered are the first the guard sees.
 	w.guard.src = brw.Reader
 	gc := &guardedConn{Conn: conn, guard: w.guard}
-	return gc, bufio.NewReadWriter(bufio.NewReader(gc), brw.Writer), nil
+	// The library writes through the cork, so that the connection's
+	// writer can send several frames at once (outbox.go).
+	w.cork.Conn = conn
+	return gc, bufio.NewReadWriter(bufio.NewReader(gc), bufio.NewWriter(w.cork)), nil
 }

@@ -42,6 +42,9 @@ type connection struct {
 	authorizer map[string]any
 	guard      *frameGuard
 	ws         *websocket.Conn
+	// cork and out combine the frames pushed to the connection (outbox.go).
+	cork *corkConn
+	out  outbox
 
 	lastActive atomic.Int64 // unix ms of the last client message
 
@@ -101,7 +104,8 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !admitted {
 		return
 	}
-	ws, err := websocket.Accept(&guardedWriter{ResponseWriter: w, guard: c.guard}, r, &websocket.AcceptOptions{
+	c.cork = &corkConn{}
+	ws, err := websocket.Accept(&guardedWriter{ResponseWriter: w, guard: c.guard, cork: c.cork}, r, &websocket.AcceptOptions{
 		Subprotocols: subprotocols,
 		// Origins were the CheckOrigin hook's business.
 		InsecureSkipVerify: true,
@@ -241,8 +245,8 @@ func (g *Gateway) unregister(c *connection) {
 }
 
 func (g *Gateway) lookup(id string) *connection {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.mu.RLock()
+	defer g.mu.RUnlock()
 	return g.conns[id]
 }
 
@@ -321,14 +325,6 @@ func (c *connection) close(code websocket.StatusCode, reason string) {
 }
 
 // send writes one text frame, giving up after Limits.WriteTimeout.
-func (g *Gateway) send(c *connection, data []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), g.limits.WriteTimeout)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, data); err != nil {
-		return fmt.Errorf("localgw: write to %s: %w", c.id, err)
-	}
-	return nil
-}
 
 // route invokes the route a client message selects, answering failures with
 // API Gateway's error frames. Integration responses are not sent back: API
@@ -351,7 +347,11 @@ func (g *Gateway) route(c *connection, m inbound) {
 		g.sendError(c, "Forbidden", ev.RequestContext.RequestID)
 		return
 	}
-	if _, err := g.invoke(fn, ev); err != nil {
+	invoke := g.invoke
+	if fn.message != nil {
+		invoke = g.invokeMessage
+	}
+	if _, err := invoke(fn, ev); err != nil {
 		g.log.Error("localgw: route failed", "route", key, "function", fn.logicalID, "connectionId", c.id, "err", err)
 		g.sendError(c, "Internal server error", ev.RequestContext.RequestID)
 	}

@@ -159,9 +159,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return fail(err)
 	}
 	handlers := map[string]func() lambda.Handler{}
+	messages := map[string]localgw.MessageHandler{}
 	for dir, fn := range a.Handlers() {
 		handlers["functions/"+dir] = func() lambda.Handler { return lambda.NewHandler(fn) }
+		if ws, ok := fn.(edge.WSHandler); ok {
+			messages["functions/"+dir] = localgw.MessageHandler(ws)
+		}
 	}
+	gwCfg.Messages = messages
 	webRoot, err := fs.Sub(web.Files(), "app")
 	if err != nil {
 		return fail(err)

@@ -73,6 +73,8 @@ type BoltStore struct {
 	closeOnce sync.Once
 	// commits counts write transactions, for the test of group commit.
 	commits atomic.Int64
+	// hot holds the records every message reads (hot.go).
+	hot *hotCache
 }
 
 var _ chat.Store = (*BoltStore)(nil)
@@ -128,7 +130,8 @@ func Open(path string, opts ...Option) (*BoltStore, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("boltstore: open %s: %w", path, err), db.Close())
 	}
-	s := &BoltStore{db: db, now: time.Now, writes: make(chan writeReq), closing: make(chan struct{})}
+	s := &BoltStore{db: db, now: time.Now, writes: make(chan writeReq), closing: make(chan struct{}), hot: newHotCache()}
+	caches.Store(db, s.hot)
 	for _, o := range opts {
 		o(s)
 	}
@@ -142,6 +145,7 @@ func Open(path string, opts ...Option) (*BoltStore, error) {
 func (s *BoltStore) Close() error {
 	s.closeOnce.Do(func() { close(s.closing) })
 	s.writer.Wait()
+	caches.Delete(s.db)
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close: %w", err)
 	}
@@ -190,6 +194,17 @@ func (s *BoltStore) write() {
 			r.done <- s.db.Update(r.fn)
 		}
 	}
+}
+
+// read runs fn over the cache of hot records.
+func (s *BoltStore) read(ctx context.Context, op string, fn func(rd reader) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("boltstore: %s: %w", op, err)
+	}
+	if err := fn(hotReader{s}); err != nil {
+		return fmt.Errorf("boltstore: %s: %w", op, err)
+	}
+	return nil
 }
 
 // view runs fn in a read transaction.

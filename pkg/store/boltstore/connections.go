@@ -57,7 +57,7 @@ func (s *BoltStore) Connect(ctx context.Context, c chat.Connection) (bool, error
 	now := s.now()
 	err := s.update(ctx, "connect", func(tx *bolt.Tx) error {
 		rec := connRec{ConnID: c.ConnID, UserID: c.UserID, Username: c.Username, ConnectedAt: c.ConnectedAt, ExpiresAt: c.ExpiresAt}
-		if err := put(tx.Bucket(bucketConns), []byte(c.ConnID), rec); err != nil {
+		if err := putHot(tx, hotConns, bucketConns, c.ConnID, rec); err != nil {
 			return err
 		}
 		first = false
@@ -90,7 +90,7 @@ func (s *BoltStore) Authenticate(ctx context.Context, connID string, id chat.Ide
 			return nil
 		}
 		rec.UserID, rec.Username = id.UserID, id.Username
-		if err := put(tx.Bucket(bucketConns), []byte(connID), rec); err != nil {
+		if err := putHot(tx, hotConns, bucketConns, connID, rec); err != nil {
 			return err
 		}
 		first, err = join(tx, rec, now)
@@ -112,8 +112,8 @@ func (s *BoltStore) GetConnection(ctx context.Context, connID string) (chat.Conn
 	var c chat.Connection
 	var found bool
 	now := s.now()
-	err := s.view(ctx, "get connection", func(tx *bolt.Tx) error {
-		rec, ok, err := getConn(tx, connID)
+	err := s.read(ctx, "get connection", func(rd reader) error {
+		rec, ok, err := rd.conn(connID)
 		if err != nil || !ok || !rec.ExpiresAt.After(now) {
 			return err
 		}
@@ -121,7 +121,7 @@ func (s *BoltStore) GetConnection(ctx context.Context, connID string) (chat.Conn
 		if rec.UserID == "" {
 			return nil
 		}
-		u, ok, err := getUser(tx, rec.UserID)
+		u, ok, err := rd.user(rec.UserID)
 		if ok {
 			c.Siblings = u.live(now)
 		}
@@ -189,7 +189,7 @@ func (s *BoltStore) Disconnect(ctx context.Context, connID string) (chat.Connect
 		if err != nil || !found {
 			return err
 		}
-		if err := tx.Bucket(bucketConns).Delete([]byte(connID)); err != nil {
+		if err := deleteHot(tx, hotConns, bucketConns, connID); err != nil {
 			return err
 		}
 		if rec.UserID == "" {
@@ -216,7 +216,7 @@ func (s *BoltStore) Forget(ctx context.Context, userID string, connIDs []string)
 	now := s.now()
 	err := s.update(ctx, "forget", func(tx *bolt.Tx) error {
 		for _, id := range connIDs {
-			if err := tx.Bucket(bucketConns).Delete([]byte(id)); err != nil {
+			if err := deleteHot(tx, hotConns, bucketConns, id); err != nil {
 				return err
 			}
 		}
@@ -235,17 +235,17 @@ func (s *BoltStore) Targets(ctx context.Context, users, rooms []string) ([]chat.
 	}
 	var out []chat.Target
 	now := s.now()
-	err := s.view(ctx, "targets", func(tx *bolt.Tx) error {
+	err := s.read(ctx, "targets", func(rd reader) error {
 		out = nil
 		for _, name := range rooms {
-			r, err := readRoom(tx, name, now)
+			r, err := readRoom(rd, name, now)
 			if err != nil {
 				return err
 			}
 			out = append(out, r.Targets()...)
 		}
 		for _, id := range users {
-			u, found, err := getUser(tx, id)
+			u, found, err := rd.user(id)
 			if err != nil {
 				return err
 			}
@@ -281,7 +281,7 @@ func (s *BoltStore) ForgetConnections(ctx context.Context) error {
 			return err
 		}
 		for _, name := range roomNames {
-			r, err := readRoom(tx, name, now)
+			r, err := readRoom(txReader{tx}, name, now)
 			if err != nil {
 				return err
 			}
@@ -290,7 +290,7 @@ func (s *BoltStore) ForgetConnections(ctx context.Context) error {
 					ids = append(ids, uid)
 				}
 			}
-			if err := tx.Bucket(bucketRooms).Delete([]byte(name)); err != nil {
+			if err := deleteHot(tx, hotRooms, bucketRooms, name); err != nil {
 				return err
 			}
 		}
@@ -310,6 +310,7 @@ func (s *BoltStore) ForgetConnections(ctx context.Context) error {
 				return err
 			}
 		}
+		dropHot(tx, hotConns)
 		for _, b := range [][]byte{bucketConns, bucketSubs, bucketOnline} {
 			if err := tx.DeleteBucket(b); err != nil {
 				return err

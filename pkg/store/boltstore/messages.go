@@ -96,8 +96,15 @@ func (s *BoltStore) save(ctx context.Context, m chat.Message, admit func(context
 		if stored.Kind == chat.KindGroup {
 			b = bucketRoomMessages
 		}
-		if err := put(tx.Bucket(b), seqKey(prefix, stored.Seq), stored); err != nil {
+		data, err := json.Marshal(stored)
+		if err != nil {
+			return fmt.Errorf("encode message: %w", err)
+		}
+		if err := tx.Bucket(b).Put(seqKey(prefix, stored.Seq), data); err != nil {
 			return err
+		}
+		if stored.Kind == chat.KindGroup {
+			setHot(tx, hotLast, prefix, data)
 		}
 		loc := locator{Room: stored.Kind == chat.KindGroup, Prefix: prefix, Seq: stored.Seq}
 		if err := put(tx.Bucket(bucketMessageIndex), []byte(stored.MessageID), loc); err != nil {
@@ -162,10 +169,10 @@ func (s *BoltStore) PrivateContext(ctx context.Context, from chat.Sender, to str
 		problem error
 		now     = s.now()
 	)
-	err := s.view(ctx, "private context", func(tx *bolt.Tx) error {
+	err := s.read(ctx, "private context", func(rd reader) error {
 		switch {
 		case from.Identity != nil:
-			u, found, err := getUser(tx, from.Identity.UserID)
+			u, found, err := rd.user(from.Identity.UserID)
 			if err != nil {
 				return err
 			}
@@ -174,7 +181,7 @@ func (s *BoltStore) PrivateContext(ctx context.Context, from chat.Sender, to str
 				sender.Siblings = u.live(now)
 			}
 		default:
-			rec, found, err := getConn(tx, from.ConnID)
+			rec, found, err := rd.conn(from.ConnID)
 			if err != nil {
 				return err
 			}
@@ -183,7 +190,7 @@ func (s *BoltStore) PrivateContext(ctx context.Context, from chat.Sender, to str
 				return nil
 			}
 			sender = rec.connection()
-			u, found, err := getUser(tx, rec.UserID)
+			u, found, err := rd.user(rec.UserID)
 			if err != nil {
 				return err
 			}
@@ -191,7 +198,7 @@ func (s *BoltStore) PrivateContext(ctx context.Context, from chat.Sender, to str
 				sender.Siblings = u.live(now)
 			}
 		}
-		u, found, err := getUser(tx, to)
+		u, found, err := rd.user(to)
 		if err != nil {
 			return err
 		}

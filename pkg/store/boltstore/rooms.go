@@ -34,13 +34,14 @@ func getRoom(tx *bolt.Tx, name string) (roomRec, bool, error) {
 }
 
 // room turns a record into the domain's room, reading each seated user.
-func (r roomRec) room(tx *bolt.Tx, name string, now time.Time) (chat.Room, error) {
+func (r roomRec) room(rd reader, name string, now time.Time) (chat.Room, error) {
 	out := chat.Room{Name: name, Epoch: r.Epoch, Version: r.Version}
-	if seq := lastSeq(tx.Bucket(bucketRoomMessages), name+sep+r.Epoch); seq > 0 {
-		var m chat.Message
-		if _, err := get(tx.Bucket(bucketRoomMessages), seqKey(name+sep+r.Epoch, seq), &m); err != nil {
-			return chat.Room{}, err
-		}
+	last, err := rd.last(name + sep + r.Epoch)
+	if err != nil {
+		return chat.Room{}, err
+	}
+	if last != nil {
+		m := *last
 		out.Last = &m
 	}
 	for i, st := range r.Seats {
@@ -48,7 +49,7 @@ func (r roomRec) room(tx *bolt.Tx, name string, now time.Time) (chat.Room, error
 			continue
 		}
 		seat := chat.Seat{UserID: st.UserID, Username: st.Username}
-		u, found, err := getUser(tx, st.UserID)
+		u, found, err := rd.user(st.UserID)
 		if err != nil {
 			return chat.Room{}, err
 		}
@@ -60,23 +61,24 @@ func (r roomRec) room(tx *bolt.Tx, name string, now time.Time) (chat.Room, error
 	return out, nil
 }
 
-func readRoom(tx *bolt.Tx, name string, now time.Time) (chat.Room, error) {
-	r, found, err := getRoom(tx, name)
+func readRoom(rd reader, name string, now time.Time) (chat.Room, error) {
+	r, found, err := rd.room(name)
 	if err != nil || !found {
 		return chat.Room{Name: name}, err
 	}
-	return r.room(tx, name, now)
+	return r.room(rd, name, now)
 }
 
-// GetRoom returns the room, or an empty one.
+// GetRoom returns the room, or an empty one, from the cache.
 func (s *BoltStore) GetRoom(ctx context.Context, name string) (chat.Room, error) {
-	var r chat.Room
-	err := s.view(ctx, "get room", func(tx *bolt.Tx) error {
-		var err error
-		r, err = readRoom(tx, name, s.now())
-		return err
-	})
-	return r, err
+	if err := ctx.Err(); err != nil {
+		return chat.Room{}, fmt.Errorf("boltstore: get room: %w", err)
+	}
+	r, err := readRoom(hotReader{s}, name, s.now())
+	if err != nil {
+		return chat.Room{}, fmt.Errorf("boltstore: get room: %w", err)
+	}
+	return r, nil
 }
 
 func newEpoch() string { return uuid.Must(uuid.NewV7()).String() }
@@ -100,7 +102,7 @@ func (s *BoltStore) JoinRoom(ctx context.Context, name string, id chat.Identity)
 		free := -1
 		for i, st := range r.Seats {
 			if st.UserID == id.UserID {
-				out, err = r.room(tx, name, now)
+				out, err = r.room(txReader{tx}, name, now)
 				return err
 			}
 			if st.UserID == "" && free < 0 {
@@ -109,12 +111,12 @@ func (s *BoltStore) JoinRoom(ctx context.Context, name string, id chat.Identity)
 		}
 		if free < 0 {
 			full = true
-			out, err = r.room(tx, name, now)
+			out, err = r.room(txReader{tx}, name, now)
 			return err
 		}
 		r.Seats[free] = seatRec{UserID: id.UserID, Username: id.Username}
 		r.Version++
-		if err := put(tx.Bucket(bucketRooms), []byte(name), r); err != nil {
+		if err := putHot(tx, hotRooms, bucketRooms, name, r); err != nil {
 			return err
 		}
 		if u, ok, err := getUser(tx, id.UserID); err != nil {
@@ -126,7 +128,7 @@ func (s *BoltStore) JoinRoom(ctx context.Context, name string, id chat.Identity)
 			}
 		}
 		changed = true
-		out, err = r.room(tx, name, now)
+		out, err = r.room(txReader{tx}, name, now)
 		return err
 	})
 	switch {
@@ -178,7 +180,7 @@ func leaveTx(tx *bolt.Tx, name, userID string, now time.Time) (leaving, error) {
 		l.Room = chat.Room{Name: name}
 		return l, nil
 	}
-	before, err := r.room(tx, name, now)
+	before, err := r.room(txReader{tx}, name, now)
 	if err != nil {
 		return l, err
 	}
@@ -196,12 +198,12 @@ func leaveTx(tx *bolt.Tx, name, userID string, now time.Time) (leaving, error) {
 	}
 	if empty {
 		l.Room = chat.Room{Name: name, Epoch: r.Epoch, Version: r.Version}
-		return l, tx.Bucket(bucketRooms).Delete([]byte(name))
+		return l, deleteHot(tx, hotRooms, bucketRooms, name)
 	}
-	if err := put(tx.Bucket(bucketRooms), []byte(name), r); err != nil {
+	if err := putHot(tx, hotRooms, bucketRooms, name, r); err != nil {
 		return l, err
 	}
-	l.Room, err = r.room(tx, name, now)
+	l.Room, err = r.room(txReader{tx}, name, now)
 	return l, err
 }
 
@@ -215,6 +217,17 @@ func (s *BoltStore) SaveGroup(ctx context.Context, r chat.Room, m chat.Message, 
 		m.Seq, m.Epoch = lastSeq(tx.Bucket(bucketRoomMessages), prefix)+1, r.Epoch
 		return prefix, nil
 	})
+}
+
+// lastMessage returns the encoded last message of prefix (a room and its
+// epoch) in the room messages, nil for none.
+func lastMessage(tx *bolt.Tx, prefix string) []byte {
+	b := tx.Bucket(bucketRoomMessages)
+	seq := lastSeq(b, prefix)
+	if seq == 0 {
+		return nil
+	}
+	return b.Get(seqKey(prefix, seq))
 }
 
 // lastSeq is the seq of the last message under prefix, 0 for none.

@@ -55,7 +55,7 @@ func putUser(tx *bolt.Tx, u userRec) error {
 	} else if err := tx.Bucket(bucketOnline).Delete([]byte(u.UserID)); err != nil {
 		return err
 	}
-	return put(tx.Bucket(bucketUsers), []byte(u.UserID), u)
+	return putHot(tx, hotUsers, bucketUsers, u.UserID, u)
 }
 
 // CreateUser stores a new user; ErrConflict if the username is taken.
@@ -114,9 +114,9 @@ func (s *BoltStore) Peers(ctx context.Context, ids []string) (map[string]chat.Pe
 	}
 	out := make(map[string]chat.Peer, len(ids))
 	now := s.now()
-	err := s.view(ctx, "peers", func(tx *bolt.Tx) error {
+	err := s.read(ctx, "peers", func(rd reader) error {
 		for _, id := range ids {
-			u, found, err := getUser(tx, id)
+			u, found, err := rd.user(id)
 			if err != nil {
 				return err
 			}

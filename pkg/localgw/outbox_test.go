@@ -1,0 +1,95 @@
+package localgw
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/minichatbar/minichat/infra/samtemplate"
+)
+
+// TestConcurrentPushesArriveWholeAndInOrder pushes from many goroutines to
+// one connection at once, as a room's fan-outs do: every frame arrives
+// exactly once and intact, each goroutine's in the order it pushed them,
+// and frames went out combined (fewer socket writes than frames).
+func TestConcurrentPushesArriveWholeAndInOrder(t *testing.T) {
+	h := newHarness(t, Config{
+		WebSocketRoutes: []samtemplate.WSRoute{wsRoute("$connect", "connect"), wsRoute("$disconnect", "disconnect")},
+	}, map[string]any{
+		"connect":    func(events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) { return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil },
+		"disconnect": ok,
+	})
+	c := h.dial("", nil)
+	id := h.nextWS("connect").RequestContext.ConnectionID
+	// $connect has run; the socket is registered just after.
+	deadline := time.Now().Add(wait)
+	for h.gw.lookup(id) == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	conn := h.gw.lookup(id)
+	if conn == nil {
+		t.Fatal("the connection never opened")
+	}
+	conn.cork.mu.Lock()
+	writes := &countingConn{Conn: conn.cork.Conn}
+	conn.cork.Conn = writes
+	conn.cork.mu.Unlock()
+
+	const senders, each = 16, 40
+	var g sync.WaitGroup
+	for s := range senders {
+		g.Go(func() {
+			for n := range each {
+				if err := h.gw.PostToConnection(context.Background(), id, fmt.Appendf(nil, `{"s":%d,"n":%d,"pad":"%0200d"}`, s, n, 0)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	next := make([]int, senders)
+	for range senders * each {
+		var f struct{ S, N int }
+		if err := json.Unmarshal([]byte(read(t, c)), &f); err != nil {
+			t.Fatal(err)
+		}
+		s, n := f.S, f.N
+		if n != next[s] {
+			t.Fatalf("sender %d: frame %d arrived when %d was next", s, n, next[s])
+		}
+		next[s]++
+	}
+	g.Wait()
+	if w := writes.count(); w >= senders*each {
+		t.Errorf("%d frames took %d socket writes: none were combined", senders*each, w)
+	} else {
+		t.Logf("%d frames in %d socket writes", senders*each, w)
+	}
+}
+
+// countingConn counts the writes that reach the socket.
+type countingConn struct {
+	net.Conn
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *countingConn) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
