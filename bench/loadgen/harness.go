@@ -421,7 +421,9 @@ func (pr *profile) start(ctx context.Context, srv *server, out, key, bin string)
 		// slow without being busy is waiting on a lock or a channel.
 		var waits sync.WaitGroup
 		for _, kind := range []string{"mutex", "block"} {
-			waits.Go(func() { pr.fetchDelta(ctx, srv.debugAddr, kind, secs, filepath.Join(out, fmt.Sprintf("%s-minichat.%s.pprof", key, kind))) })
+			waits.Go(func() {
+				pr.fetchDelta(ctx, srv.debugAddr, kind, secs, filepath.Join(out, fmt.Sprintf("%s-minichat.%s.pprof", key, kind)))
+			})
 		}
 		defer waits.Wait()
 		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", srv.debugAddr, secs)

@@ -23,7 +23,9 @@ func TestConcurrentPushesArriveWholeAndInOrder(t *testing.T) {
 	h := newHarness(t, Config{
 		WebSocketRoutes: []samtemplate.WSRoute{wsRoute("$connect", "connect"), wsRoute("$disconnect", "disconnect")},
 	}, map[string]any{
-		"connect":    func(events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) { return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil },
+		"connect": func(events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+			return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+		},
 		"disconnect": ok,
 	})
 	c := h.dial("", nil)

@@ -223,8 +223,8 @@ func (p *Proxy) inject(w http.ResponseWriter, r *http.Request, f Fault, calls []
 	case ThrottleTx:
 		if dynamo {
 			writeJSON(w, http.StatusBadRequest, map[string]any{
-				"__type":  "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-				"message": "Transaction cancelled, please refer cancellation reasons for specific reasons [ThrottlingError]",
+				"__type":              "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+				"message":             "Transaction cancelled, please refer cancellation reasons for specific reasons [ThrottlingError]",
 				"CancellationReasons": []map[string]string{{"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity"}},
 			})
 			return true
