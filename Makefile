@@ -10,10 +10,15 @@ BIN_DIR  ?= bin
 FUNCTIONS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
 
 # Lambda binaries: provided.al2023 on arm64 runs a static executable named bootstrap;
-# lambda.norpc drops the legacy RPC mode that runtime never uses.
+# lambda.norpc drops the legacy RPC mode that runtime never uses; nethttpomithttp2
+# drops net/http's HTTP/2 (the AWS clients speak HTTP/1.1); the AWS SDK, which waits on
+# the network, is compiled without inlining, which keeps every bootstrap under 10 MB
+# (docs/benchmarks.md). functions' tests build with these same two variables.
+LAMBDA_TAGS    := lambda.norpc,nethttpomithttp2
+LAMBDA_GCFLAGS := github.com/aws/...=-l
 # $(call go_lambda,<output file>,<dir under functions/>)
 go_lambda = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 \
-	$(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o "$(1)" ./functions/$(2)
+	$(GO) build -tags $(LAMBDA_TAGS) -gcflags='$(LAMBDA_GCFLAGS)' -trimpath -ldflags="-s -w" -o "$(1)" ./functions/$(2)
 
 .DEFAULT_GOAL := help
 

@@ -121,7 +121,7 @@ func writeBenchmarks(t *testing.T, ms []measurement) {
 	fmt.Fprintln(&b, "`go test ./functions -run TestBootstrapsUnderEmulator -update-benchmarks`, on")
 	fmt.Fprintf(&b, "%s. Each duration is the median of %d cold starts.\n\n", machine(), *coldStarts)
 	fmt.Fprintln(&b, "- **Size**: the `bootstrap` that `make build` writes for Lambda (linux/arm64, `CGO_ENABLED=0`,")
-	fmt.Fprintln(&b, "  `-tags lambda.norpc -trimpath -ldflags=\"-s -w\"`): what is uploaded, before zip compression.")
+	fmt.Fprintf(&b, "  `-tags %s -gcflags='%s' -trimpath -ldflags=\"-s -w\"`): what is uploaded, before zip compression.\n", makeVar(t, "LAMBDA_TAGS"), makeVar(t, "LAMBDA_GCFLAGS"))
 	fmt.Fprintln(&b, "- The durations come from a host build of the same code (`GOOS`/`GOARCH` of the machine above, same")
 	fmt.Fprintf(&b, "  flags) run under the AWS Lambda Runtime Interface Emulator (`aws-lambda-rie` %s) with the\n", rieVersion)
 	fmt.Fprintln(&b, "  environment the template gives (DynamoDB and S3 on a local moto_server), each function started")

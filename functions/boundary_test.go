@@ -1,7 +1,9 @@
 package functions
 
 import (
+	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +29,10 @@ var localOnly = []string{
 	module + "/pkg/testenv",
 	module + "/pkg/website",
 	module + "/web",
+	// The SDK's default configuration chain (profiles, SSO, STS): a
+	// function reads only its environment (pkg/awsconf).
+	"github.com/aws/aws-sdk-go-v2/config",
+	module + "/pkg/awsconf/awslocal",
 }
 
 // byPermission are clients a bootstrap links only when its permission list
@@ -108,4 +114,43 @@ func functionDirs(t *testing.T) []string {
 		t.Fatalf("found %d functions under functions/: %v", len(dirs), dirs)
 	}
 	return dirs
+}
+
+// makeVar returns the value of a `NAME := value` line of the Makefile, so
+// that the tests build the functions as `make build` does.
+func makeVar(t testing.TB, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(repoRoot + "/Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\s*:=\s*(\S+)\s*$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("the Makefile sets no %s", name)
+	}
+	return string(m[1])
+}
+
+// maxBootstrap is the size every function's bootstrap stays within: what
+// Lambda pages in at a cold start.
+const maxBootstrap = 10_000_000
+
+// TestBootstrapsAreSmall builds every function as `make build` does and
+// holds each bootstrap to maxBootstrap bytes.
+func TestBootstrapsAreSmall(t *testing.T) {
+	bin := t.TempDir()
+	cmd := exec.Command("make", "--no-print-directory", "build", "BIN_DIR="+bin)
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
+	for _, dir := range functionDirs(t) {
+		fi, err := os.Stat(bin + "/" + dir + "/bootstrap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > maxBootstrap {
+			t.Errorf("functions/%s: bootstrap of %d bytes, more than %d", dir, fi.Size(), maxBootstrap)
+		}
+	}
 }

@@ -406,7 +406,8 @@ func (l *lab) http(t *testing.T, method, path, token, body string, out any) int 
 func buildHost(t *testing.T, dirs []string) map[string]string {
 	t.Helper()
 	built, out := t.TempDir(), t.TempDir()
-	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", built + string(filepath.Separator)}
+	tags, gcflags := makeVar(t, "LAMBDA_TAGS"), makeVar(t, "LAMBDA_GCFLAGS")
+	args := []string{"build", "-tags", tags, "-gcflags=" + gcflags, "-trimpath", "-ldflags=-s -w", "-o", built + string(filepath.Separator)}
 	for _, d := range dirs {
 		args = append(args, "./functions/"+d)
 	}

@@ -13,7 +13,7 @@ import (
 	infraprov "github.com/minichatbar/minichat/infra/provision"
 	"github.com/minichatbar/minichat/infra/samtemplate"
 	"github.com/minichatbar/minichat/pkg/app"
-	"github.com/minichatbar/minichat/pkg/awsconf"
+	"github.com/minichatbar/minichat/pkg/awsconf/awslocal"
 )
 
 // provision creates the tables and buckets template.yaml declares at the
@@ -64,9 +64,9 @@ func provision(args []string, out io.Writer) error {
 	// An endpoint override means an emulator: no instance metadata, and
 	// placeholder credentials when none are set.
 	local := os.Getenv("AWS_ENDPOINT_URL") != "" || os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != ""
-	load := awsconf.Default
+	load := awslocal.Default
 	if local {
-		load = awsconf.Local
+		load = awslocal.Local
 	}
 	cfg, err := load(ctx)
 	if err != nil {

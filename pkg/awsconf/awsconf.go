@@ -1,9 +1,7 @@
 package awsconf
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -13,9 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 )
 
 // Retry bounds: MaxAttempts tries in all, backoff up to MaxBackoff, each
@@ -39,10 +35,10 @@ func Retryer() aws.Retryer {
 	})
 }
 
-// httpClient bounds each attempt, so that a stalled connection is retried
+// HTTPClient bounds each attempt, so that a stalled connection is retried
 // instead of holding the request until the integration times out, and
 // keeps enough idle connections for a fan-out's concurrent pushes.
-func httpClient() *awshttp.BuildableClient {
+func HTTPClient() *awshttp.BuildableClient {
 	return awshttp.NewBuildableClient().WithTimeout(AttemptTimeout).WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConnsPerHost = 64
 	})
@@ -66,7 +62,7 @@ func Lambda() (aws.Config, error) {
 		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(
 			os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN"))),
 		Retryer:    Retryer,
-		HTTPClient: httpClient(),
+		HTTPClient: HTTPClient(),
 	}, nil
 }
 
@@ -82,34 +78,3 @@ func Endpoint(serviceID string) *string {
 	return nil
 }
 
-// Local returns the SDK's default configuration for a developer's machine:
-// the EC2 metadata service is not asked, placeholder credentials stand in
-// when the environment has none (the local gateway, moto and LocalStack
-// accept any), and the region defaults to us-east-1.
-func Local(ctx context.Context) (aws.Config, error) {
-	opts := []func(*config.LoadOptions) error{config.WithEC2IMDSClientEnableState(imds.ClientDisabled)}
-	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
-	}
-	cfg, err := load(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, err
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	return cfg, nil
-}
-
-// Default returns the SDK's default configuration, for tools run against a
-// real AWS account.
-func Default(ctx context.Context) (aws.Config, error) { return load(ctx) }
-
-func load(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
-	opts = append(opts, config.WithRetryer(Retryer), config.WithHTTPClient(httpClient()))
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("awsconf: %w", err)
-	}
-	return cfg, nil
-}

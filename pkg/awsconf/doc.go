@@ -1,8 +1,7 @@
-// Package awsconf builds the AWS SDK configuration of each place minichat
-// runs: a Lambda function (Lambda), which reads only the environment the
-// runtime sets and links none of the SDK's profile, SSO or STS machinery,
-// and a developer's machine (Local, Default), which take the SDK's whole
-// default chain.
+// Package awsconf builds the AWS SDK configuration of a Lambda function
+// (Lambda), which reads only the environment the runtime sets and links
+// none of the SDK's profile, SSO or STS machinery; awslocal builds that of
+// a developer's machine on the same Retryer and HTTPClient.
 //
 // Both bound retries the same way (Retryer): a few attempts with jittered
 // backoff and no client-side retry quota, so that a burst of throttling

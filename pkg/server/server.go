@@ -22,7 +22,7 @@ import (
 
 	"github.com/minichatbar/minichat/infra/samtemplate"
 	"github.com/minichatbar/minichat/pkg/app"
-	"github.com/minichatbar/minichat/pkg/awsconf"
+	"github.com/minichatbar/minichat/pkg/awsconf/awslocal"
 	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/edge"
 	"github.com/minichatbar/minichat/pkg/embeds3"
@@ -117,7 +117,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	awsCfg, err := awsconf.Local(ctx)
+	awsCfg, err := awslocal.Local(ctx)
 	if err != nil {
 		return fail(err)
 	}
