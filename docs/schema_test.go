@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -19,9 +20,11 @@ import (
 // draft-07, AsyncAPI's default, and 2020-12 read alike), with formats
 // asserted.
 //
-// It validates against a closed copy of the document: every object schema
-// that lists properties and says nothing about others gets
-// unevaluatedProperties false. The documents stay open, since the protocol
+// It validates against a closed copy of the document: every schema of
+// type object that lists properties and says nothing about others gets
+// unevaluatedProperties false (branches of oneOf or if/then that only add
+// constraints to such an object are left alone: closed on their own they
+// would refuse the object's other fields). The documents stay open, since the protocol
 // lets the server add fields and clients must ignore unknown ones; the
 // copy is what makes a field the server sends fail the tests until it is
 // documented.
@@ -38,7 +41,7 @@ func compileSchemas(d *document) (*schemas, error) {
 		_, props := s["properties"]
 		_, extra := s["additionalProperties"]
 		_, uneval := s["unevaluatedProperties"]
-		if props && !extra && !uneval {
+		if s["type"] == "object" && props && !extra && !uneval {
 			s["unevaluatedProperties"] = false
 		}
 	})
@@ -179,6 +182,10 @@ func eachSchema(root map[string]any, ptr string, f func(s map[string]any, ptr st
 	walk(root, ptr)
 }
 
+// branch matches the pointer of a schema that adds constraints to the
+// schema it is part of.
+var branch = regexp.MustCompile(`/((allOf|anyOf|oneOf)/[0-9]+|if|then|else|not)$`)
+
 func brief(v any) string {
 	b, _ := json.Marshal(v)
 	if len(b) > 80 {
@@ -204,6 +211,9 @@ func TestSchemasAreValidAndKnown(t *testing.T) {
 			}
 			if _, err := d.schema(ptr); err != nil {
 				t.Errorf("%s %s: %v", name, ptr, err)
+			}
+			if _, props := s["properties"]; props && s["type"] != "object" && !branch.MatchString(ptr) {
+				t.Errorf("%s %s lists properties without type: object, so the tests would not close it", name, ptr)
 			}
 		})
 		if n < 50 {
