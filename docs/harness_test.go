@@ -126,8 +126,10 @@ type harness struct {
 	http    *edge.HTTP
 	tokens  *auth.JWTTokens
 	push    *recorder
-	seen    map[string]bool
-	calls   atomic.Int64
+	// seen holds the frame types pushed, called the operations answered.
+	seen   map[string]bool
+	called map[string]bool
+	calls  atomic.Int64
 	// pushed holds the frames of the last HTTP call; order, the
 	// connections and types of the last step's frames in the order they
 	// were pushed.
@@ -190,7 +192,7 @@ func newHarness(t *testing.T, limits chat.Limits) *harness {
 	h := &harness{
 		t: t, async: loadDocument(t, "asyncapi.yaml"), open: loadDocument(t, "openapi.yaml"),
 		ws: edge.NewWebSocket(svc, push, origins, log), http: edge.NewHTTP(svc, origins, log),
-		tokens: tokens, push: push, seen: map[string]bool{}, s3URL: s3srv.URL, uploads: uploads,
+		tokens: tokens, push: push, seen: map[string]bool{}, called: map[string]bool{}, s3URL: s3srv.URL, uploads: uploads,
 	}
 	h.actions, h.types = wsMessages(t, h.async)
 	h.ops = httpOperations(t, h.open)
@@ -367,6 +369,7 @@ func (h *harness) request(method, target, token, body string) answered {
 		h.t.Fatalf("%s %s: %v", method, target, err)
 	}
 	step := fmt.Sprintf("%s %s -> %d", method, target, resp.StatusCode)
+	h.called[op.routeKey()] = true
 	h.pushed = h.frames(step, nil)
 	return answered{resp.StatusCode, h.checkAnswer(step, op, resp.StatusCode, resp.Headers, resp.Body), resp.Headers}
 }

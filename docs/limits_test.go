@@ -15,9 +15,11 @@ import (
 func TestRateLimitsAreTold(t *testing.T) {
 	h := newHarness(t, chat.Limits{SendRate: 1.0 / 3600, SendBurst: 1})
 	alice, bob := h.online("alice", "A1"), h.register("bob")
-	send := frame(`{"action":"private-message","id":"c%d","to":%q,"content":"hi"}`, 1, bob.id)
-	h.send("A1", send, map[string][]string{"A1": {"ack"}})
-	got := h.send("A1", frame(`{"action":"private-message","id":"c2","to":%q,"content":"hi"}`, bob.id), map[string][]string{"A1": {"error"}})
+	send := func(id string) string {
+		return frame(`{"action":"private-message","id":%q,"to":%q,"content":"hi"}`, id, bob.id)
+	}
+	h.send("A1", send("c1"), map[string][]string{"A1": {"ack"}})
+	got := h.send("A1", send("c2"), map[string][]string{"A1": {"error"}})
 	e := got["A1"][0]
 	h.wantCode("a send over the limit", e, "rate-limited")
 	wait, _ := e["retryAfterMs"].(float64)

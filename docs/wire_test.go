@@ -55,6 +55,11 @@ func TestServerAnswersMatchTheDocuments(t *testing.T) {
 			t.Errorf("the scenario never produced a %q frame; extend it so the frame is checked", typ)
 		}
 	}
+	for key, op := range s.ops {
+		if !op.planned && !s.called[key] {
+			t.Errorf("the scenario never called %s; extend it so its answers are checked", key)
+		}
+	}
 }
 
 func (s *scenario) accounts() {
