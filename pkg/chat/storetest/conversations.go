@@ -169,6 +169,19 @@ func testSaveResend(t *testing.T, s chat.Store) {
 	if ms := listPrivate(t, s, alice, bob, chat.Page{Limit: 10}); len(ms) != 2 {
 		t.Fatalf("after resends: %d messages, want 2", len(ms))
 	}
+	// The id names the send, whoever it is resent to: the first message
+	// comes back and carol's conversation stays empty.
+	carol := newUser("carol")
+	createUsers(t, s, carol)
+	got, created, err := s.SavePrivate(ctx, draft(c, alice, carol, "to another", "m1"), allow)
+	must(t, err, "SavePrivate of the id to another recipient")
+	if created {
+		t.Fatal("the id resent to another recipient: created true")
+	}
+	wantMessage(t, got, first, "the id resent to another recipient returns the first message")
+	if ms := listPrivate(t, s, alice, carol, chat.Page{Limit: 10}); len(ms) != 0 {
+		t.Fatalf("carol's conversation after the id was resent to her: %d messages", len(ms))
+	}
 	// Without an id, every send is new.
 	savePrivate(t, s, draft(c, alice, bob, "same", ""), 3)
 	savePrivate(t, s, draft(c, alice, bob, "same", ""), 4)

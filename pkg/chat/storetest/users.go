@@ -120,6 +120,12 @@ func testSetAvatar(t *testing.T, s chat.Store) {
 	if !slices.Equal(rooms, []string{"lobby"}) {
 		t.Fatalf("SetAvatar of a user seated in lobby: rooms %q", rooms)
 	}
+	// The seat shows the new image at once, not from the next join on.
+	r, err := s.GetRoom(ctx, "lobby")
+	must(t, err, "GetRoom")
+	if i := r.SeatOf(alice.UserID); i < 0 || r.Seats[i].AvatarVersion != "v1" {
+		t.Fatalf("alice's seat after SetAvatar of an image: %+v", r.Seats)
+	}
 	// A new text avatar keeps the image.
 	u, _, err = s.SetAvatar(ctx, id, "🦊", "", "")
 	must(t, err, "SetAvatar of a text avatar after an image")

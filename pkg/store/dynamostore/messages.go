@@ -102,7 +102,7 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 	if m.ClientID != "" {
 		jobs = append(jobs, func() error {
 			var err error
-			claimed, claim, err = s.claim(ctx, m)
+			claimed, claim, err = s.claim(ctx, sc, m)
 			resent = !claimed && err == nil
 			return err
 		})
@@ -125,11 +125,16 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 			first, err := prev.message()
 			return first, false, err
 		}
-		claimAt, err := s.claimTime(ctx, m, claim)
+		claimAt, where, err := s.claimOf(ctx, m, claim)
 		if err != nil {
 			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
 		}
-		first, found, err := s.findResend(ctx, sc, m, claimAt)
+		// The id may have been used for another recipient or room first:
+		// the resend gets that message, as the protocol says.
+		if where.pk == "" {
+			where = sc
+		}
+		first, found, err := s.findResend(ctx, where, m, claimAt)
 		switch {
 		case err != nil:
 			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
@@ -224,14 +229,19 @@ func (s *DynamoStore) itemAt(ctx context.Context, sc scope, seq int64) (map[stri
 	return out.Item, nil
 }
 
-// claim puts the idempotency record of m's client id, unless one exists:
-// claimed false then, with the existing record when the service returned
-// it.
-func (s *DynamoStore) claim(ctx context.Context, m chat.Message) (bool, map[string]types.AttributeValue, error) {
+// claim puts the idempotency record of m's client id, with where m goes,
+// unless one exists: claimed false then, with the existing record when the
+// service returned it.
+func (s *DynamoStore) claim(ctx context.Context, sc scope, m chat.Message) (bool, map[string]types.AttributeValue, error) {
 	at := s.now()
-	w, err := put(withKey(idemKey(m.From, m.ClientID), map[string]types.AttributeValue{
+	rec := map[string]types.AttributeValue{
 		"at": numAV(at.UnixMilli()), attrTTL: numAV(epochCeil(at.Add(s.idemTTL))),
-	}), cond(notExists(attrPK)))
+		"scope": &types.AttributeValueMemberS{Value: sc.pk},
+	}
+	if sc.epoch != "" {
+		rec["ep"] = &types.AttributeValueMemberS{Value: sc.epoch}
+	}
+	w, err := put(withKey(idemKey(m.From, m.ClientID), rec), cond(notExists(attrPK)))
 	if err != nil {
 		return false, nil, err
 	}
@@ -242,23 +252,26 @@ func (s *DynamoStore) claim(ctx context.Context, m chat.Message) (bool, map[stri
 	return err == nil, nil, err
 }
 
-// claimTime is when the existing claim of m's client id was made, from
-// the record (read now if the failed put did not return it).
-func (s *DynamoStore) claimTime(ctx context.Context, m chat.Message, rec map[string]types.AttributeValue) (time.Time, error) {
+// claimOf is when the existing claim of m's client id was made and where
+// its message went, from the record (read now if the failed put did not
+// return it).
+func (s *DynamoStore) claimOf(ctx context.Context, m chat.Message, rec map[string]types.AttributeValue) (time.Time, scope, error) {
 	if len(rec) == 0 {
 		out, err := s.getItem(ctx, &dynamodb.GetItemInput{Key: idemKey(m.From, m.ClientID)})
 		if err != nil {
-			return time.Time{}, err
+			return time.Time{}, scope{}, err
 		}
 		rec = out.Item
 	}
 	var a struct {
-		At int64 `dynamodbav:"at"`
+		At    int64  `dynamodbav:"at"`
+		Scope string `dynamodbav:"scope"`
+		Epoch string `dynamodbav:"ep"`
 	}
 	if err := attributevalue.UnmarshalMap(rec, &a); err != nil {
-		return time.Time{}, fmt.Errorf("decode claim: %w", err)
+		return time.Time{}, scope{}, fmt.Errorf("decode claim: %w", err)
 	}
-	return time.UnixMilli(a.At), nil
+	return time.UnixMilli(a.At), scope{pk: a.Scope, epoch: a.Epoch}, nil
 }
 
 // release gives a claim back when its send was refused, so that the

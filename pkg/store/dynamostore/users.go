@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -235,10 +236,35 @@ func (s *DynamoStore) SetAvatar(ctx context.Context, id chat.Identity, avatar, k
 		return chat.User{}, nil, fmt.Errorf("set avatar: %w", err)
 	}
 	var rooms []string
-	for r := range p.Rooms {
+	var seats []func() error
+	for r, seat := range p.Rooms {
 		rooms = append(rooms, r)
+		if key != "" {
+			seats = append(seats, func() error { return s.seatAvatar(ctx, r, seat, id.UserID, version) })
+		}
+	}
+	// A seat carries its user's image avatar version (GetRoom reads no
+	// profile), so a new image reaches the seats too.
+	if err := parallel(seats...); err != nil {
+		return chat.User{}, nil, fmt.Errorf("set avatar: %w", err)
 	}
 	return u, rooms, nil
+}
+
+// seatAvatar sets the avatar version on userID's seat in room, unless the
+// seat holds someone else by now.
+func (s *DynamoStore) seatAvatar(ctx context.Context, room string, seat int, userID, version string) error {
+	path := "seats[" + strconv.Itoa(seat) + "]"
+	w, err := update(roomKey(room), expression.Set(expression.Name(path+".avatarV"), expression.Value(version)),
+		cond(expression.Name(path+".userId").Equal(expression.Value(userID))))
+	if err != nil {
+		return err
+	}
+	err = s.write(ctx, w)
+	if _, moved := failedAt(err, 0); moved {
+		return nil
+	}
+	return err
 }
 
 // updateProfile applies one update to a profile and returns the profile as
