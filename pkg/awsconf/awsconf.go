@@ -77,4 +77,3 @@ func Endpoint(serviceID string) *string {
 	}
 	return nil
 }
-
