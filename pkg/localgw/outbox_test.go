@@ -28,6 +28,7 @@ func TestConcurrentPushesArriveWholeAndInOrder(t *testing.T) {
 		},
 		"disconnect": ok,
 	})
+	const senders, each = 16, 40
 	c := h.dial("", nil)
 	id := h.nextWS("connect").RequestContext.ConnectionID
 	// $connect has run; the socket is registered just after.
@@ -39,12 +40,27 @@ func TestConcurrentPushesArriveWholeAndInOrder(t *testing.T) {
 	if conn == nil {
 		t.Fatal("the connection never opened")
 	}
+	// The first socket write waits until every sender has a frame
+	// queued behind it: then they must go out together.
+	release := make(chan struct{})
 	conn.cork.mu.Lock()
-	writes := &countingConn{Conn: conn.cork.Conn}
+	writes := &countingConn{Conn: conn.cork.Conn, release: release}
 	conn.cork.Conn = writes
 	conn.cork.mu.Unlock()
+	go func() {
+		defer close(release)
+		deadline := time.Now().Add(wait)
+		for time.Now().Before(deadline) {
+			conn.out.mu.Lock()
+			queued := len(conn.out.queue)
+			conn.out.mu.Unlock()
+			if queued >= senders-1 {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
 
-	const senders, each = 16, 40
 	var g sync.WaitGroup
 	for s := range senders {
 		g.Go(func() {
@@ -76,17 +92,23 @@ func TestConcurrentPushesArriveWholeAndInOrder(t *testing.T) {
 	}
 }
 
-// countingConn counts the writes that reach the socket.
+// countingConn counts the writes that reach the socket; the first waits
+// for release.
 type countingConn struct {
 	net.Conn
-	mu sync.Mutex
-	n  int
+	release chan struct{}
+	mu      sync.Mutex
+	n       int
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	c.n++
+	first := c.n == 1
 	c.mu.Unlock()
+	if first {
+		<-c.release
+	}
 	return c.Conn.Write(p)
 }
 
