@@ -42,9 +42,23 @@ export function launch() {
 export async function open(browser, device = DESKTOP) {
   const context = await browser.newContext({ ...device, locale: 'en-GB', timezoneId: 'UTC' });
   context.setDefaultTimeout(WAIT_MS);
-  const page = await context.newPage();
-  const problems = [];
-  const dialogs = [];
+  const user = { context, problems: [], dialogs: [] };
+  await openPage(user);
+  return user;
+}
+
+// reopen closes a user's page and opens the client again in the same
+// context: the same user, logged in from the session kept in localStorage.
+export async function reopen(user) {
+  await user.page.close();
+  await openPage(user);
+  await user.page.locator('#status[data-status="open"]').waitFor();
+  return user;
+}
+
+async function openPage(user) {
+  const page = await user.context.newPage();
+  const { problems, dialogs } = user;
   page.on('dialog', (d) => {
     dialogs.push(`${d.type()}: ${d.message()}`);
     d.dismiss().catch(() => {});
@@ -62,7 +76,7 @@ export async function open(browser, device = DESKTOP) {
     }
   });
   await page.goto(BASE);
-  return { context, page, problems, dialogs };
+  user.page = page;
 }
 
 // register creates an account through the login form and waits until the
