@@ -1,6 +1,7 @@
 // Protocol v1.1 in two browsers: presence dots and "last seen", read
 // ticks, typing in private and room chat, unread badges kept by the
-// server's read markers.
+// server's read markers; and the SDK's repair of a lost push against the
+// real server's history cursors.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -120,4 +121,62 @@ test('unread badges count what the read marker has not reached, on every start',
   await item(vic, 'uma').locator('.item-preview', { hasText: 'three' }).waitFor();
   assert.equal(await item(vic, 'uma').locator('.badge').count(), 0);
   assert.deepEqual(clean(uma, vic), []);
+});
+
+test('the SDK fetches a lost push from history, in a conversation and in a room', async () => {
+  const lab = await open(browser, DESKTOP);
+  const got = await lab.page.evaluate(async (password) => {
+    const { MiniChat } = await import('/sdk/minichat.js');
+    const ws = `ws://${location.host}/ws`;
+    // A socket that loses the second message pushed to it, as a push that
+    // failed would (the server then closes the connection; here it stays).
+    let seen = 0;
+    class Lossy extends WebSocket {
+      set onmessage(fn) {
+        super.onmessage = (ev) => {
+          if (/"type":"(private|group)-message"/.test(ev.data) && ++seen % 3 === 2) return;
+          fn(ev);
+        };
+      }
+    }
+    const sender = new MiniChat({ wsUrl: ws });
+    const reader = new MiniChat({ wsUrl: ws, WebSocket: Lossy, gapGraceMs: 200 });
+    await sender.register('yara', password);
+    await reader.register('zeno', password);
+    await Promise.all([sender.connect(), reader.connect()]);
+    const events = [];
+    const fetched = [];
+    const fetch0 = window.fetch;
+    window.fetch = (url, init) => {
+      if (/messages\?/.test(url)) fetched.push(String(url).replace(/^.*\/api\//, '').replace(/[0-9a-f-]{36}/g, 'ID'));
+      return fetch0(url, init);
+    };
+    const done = (n) => new Promise((resolve) => {
+      const check = () => (events.length >= n ? resolve() : setTimeout(check, 20));
+      check();
+    });
+    reader.on('private-message', (m) => events.push(`${m.content}${m.catchUp ? '*' : ''}`));
+    reader.on('group-message', (m) => events.push(`${m.msg}${m.catchUp ? '*' : ''}`));
+    for (const text of ['one', 'two', 'three']) await sender.sendPrivate(reader.userId, text);
+    await done(3);
+    await sender.joinRoom('lab');
+    await sender.sendGroup('lab', 'zero');
+    // zero comes with the room's history on joining: once it is here, the
+    // live messages that follow can only be repaired by a fetch of the hole.
+    await reader.joinRoom('lab');
+    await done(4);
+    for (const text of ['four', 'five', 'six']) await sender.sendGroup('lab', text);
+    await done(7);
+    sender.close();
+    reader.close();
+    return { events, fetched };
+  }, 'correct-horse-9');
+  assert.deepEqual(got.events, ['one', 'three', 'two*', 'zero*', 'four', 'six', 'five*']);
+  assert.deepEqual(got.fetched, [
+    'conversations/ID/messages?after=ID&limit=1', // exactly the hole
+    'rooms/lab/messages?limit=50', // the room's history on joining, for each of the two
+    'rooms/lab/messages?limit=50',
+    'rooms/lab/messages?after=ID&limit=1',
+  ]);
+  assert.deepEqual(clean(lab), []);
 });
