@@ -3,17 +3,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { DESKTOP, PHONE, chatWith, clean, launch, open, png, register, reopen, screenshot, send } from './lib.mjs';
+import { DESKTOP, PHONE, chatWith, clean, joinRoom, launch, open, png, register, reopen, screenshot, send } from './lib.mjs';
 
 let browser;
 let wes;
 let xia;
-
-async function joinRoom(user, room) {
-  await user.page.fill('#room-name', room);
-  await user.page.press('#room-name', 'Enter');
-  await user.page.locator('#seats .seat.me').waitFor();
-}
 
 // picture returns the size of the image an avatar shows, once loaded.
 function picture(locator) {

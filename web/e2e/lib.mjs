@@ -100,6 +100,13 @@ export async function chatWith(user, name) {
   await page.locator('#peer-name', { hasText: name }).waitFor();
 }
 
+// joinRoom joins a room through the sidebar and waits for the user's seat.
+export async function joinRoom(user, room) {
+  await user.page.fill('#room-name', room);
+  await user.page.press('#room-name', 'Enter');
+  await user.page.locator('#seats .seat.me').waitFor();
+}
+
 // send sends a private message in the open conversation and waits for
 // its ack (the pending bubble turns into a stored one).
 export async function send(user, text) {

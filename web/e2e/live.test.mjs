@@ -5,19 +5,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { DESKTOP, chatWith, clean, launch, open, register, reopen, screenshot, send } from './lib.mjs';
+import { DESKTOP, chatWith, clean, joinRoom, launch, open, register, reopen, screenshot, send } from './lib.mjs';
 
 let browser;
 let uma;
 let vic;
 
 const item = (user, name) => user.page.locator('#conversations .item', { hasText: name });
-
-async function joinRoom(user, room) {
-  await user.page.fill('#room-name', room);
-  await user.page.press('#room-name', 'Enter');
-  await user.page.locator('#seats .seat.me').waitFor();
-}
 
 before(async () => {
   browser = await launch();
