@@ -1,6 +1,8 @@
 // The reference web client of minichat, on the SDK in ../sdk/minichat.js.
 // Every piece of user data reaches the page through textContent or
-// createTextNode, never as HTML.
+// createTextNode, never as HTML; image URLs go through safeUrl. Gap repair
+// (missed and reordered messages) is the SDK's: the client shows what the
+// SDK emits, sorted by messageId.
 import { MiniChat } from '../sdk/minichat.js';
 
 const $ = (id) => document.getElementById(id);
@@ -54,11 +56,13 @@ const chat = new MiniChat(settings());
 // State -------------------------------------------------------------------------
 
 const state = {
-  me: null, // {userId, username, avatar}
-  users: new Map(), // userId -> {userId, username, avatar}
-  convs: new Map(), // peer userId -> {peer, messages: Map, last, unread, loaded, next}
-  rooms: new Map(), // room -> {seats, version, items: [], full}
+  me: null, // {userId, username, avatar, avatarUrl}
+  users: new Map(), // userId -> {userId, username, avatar, avatarUrl, online, lastSeen}
+  convs: new Map(), // peer userId -> {peer, messages: Map, last, unread, loaded, next, readUpTo, peerReadUpTo, listLast}
+  rooms: new Map(), // room -> {seats, version, items: [{key, item}], full}
   open: null, // {kind: 'private', peer} | {kind: 'room', room}
+  typingPeers: new Set(), // peers typing to us
+  typingRooms: new Map(), // room -> Map(userId -> username) of who types there
 };
 
 // user returns the one record of a user; `known` once the server has
@@ -66,7 +70,7 @@ const state = {
 function user(userId, username) {
   let u = state.users.get(userId);
   if (!u) {
-    u = { userId, username: username || '…', avatar: '', known: false };
+    u = { userId, username: username || '…', avatar: '', avatarUrl: null, online: false, lastSeen: null, known: false };
     state.users.set(userId, u);
   } else if (username && u.username === '…') {
     u.username = username;
@@ -77,7 +81,13 @@ function user(userId, username) {
 function conv(peerId, name) {
   let c = state.convs.get(peerId);
   if (!c) {
-    c = { peer: user(peerId, name), messages: new Map(), last: null, unread: 0, loaded: false, next: null };
+    c = {
+      peer: user(peerId, name), messages: new Map(), last: null, unread: 0, loaded: false, next: null,
+      readUpTo: null, peerReadUpTo: null,
+      // The newest message the server's unread count covered: messages up
+      // to it that the SDK reports later (catch-up) are counted already.
+      listLast: '',
+    };
     state.convs.set(peerId, c);
   }
   return c;
@@ -98,10 +108,58 @@ function avatarEl(u, size) {
   return a;
 }
 
-function fillAvatar(a, u) {
-  const emoji = u && u.avatar;
-  a.textContent = emoji || (u && u.username ? u.username.slice(0, 1).toUpperCase() : '?');
-  a.classList.toggle('letter', !emoji);
+// fillAvatar shows the user's picture, else their emoji, else their
+// initial. The picture is decorative (the name is always next to it), and a
+// picture that fails to load falls back to the emoji.
+function fillAvatar(a, u, fallback) {
+  const text = fallback || (u && u.avatar) || '';
+  const showText = () => {
+    a.textContent = text || (u && u.username ? u.username.slice(0, 1).toUpperCase() : '?');
+    a.classList.toggle('letter', !text);
+    a.classList.remove('picture');
+  };
+  const raw = chat.avatarSrc(u);
+  const src = raw && safeUrl(raw);
+  const img = a.querySelector('img');
+  if (src && img && img.getAttribute('src') === src) return;
+  if (!src) {
+    showText();
+    return;
+  }
+  const pic = el('img');
+  pic.alt = '';
+  pic.src = src;
+  pic.addEventListener('error', showText, { once: true });
+  a.replaceChildren(pic);
+  a.classList.remove('letter');
+  a.classList.add('picture');
+}
+
+// withPresence wraps an avatar with the dot that says its user is online.
+function withPresence(avatar, u) {
+  const wrap = el('span', 'avatar-wrap');
+  wrap.append(avatar);
+  if (u.online) wrap.append(presenceDot());
+  return wrap;
+}
+
+function presenceDot() {
+  const dot = el('span', 'presence');
+  dot.setAttribute('role', 'img');
+  dot.setAttribute('aria-label', 'online');
+  return dot;
+}
+
+// lastSeenText says when a user was last online, in the reader's time.
+function lastSeenText(u) {
+  if (u.online) return 'online';
+  const d = new Date(u.lastSeen || '');
+  if (!u.lastSeen || Number.isNaN(d.getTime())) return '';
+  const day = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+  const days = Math.round((day(new Date()) - day(d)) / 86400000);
+  if (days === 0) return `last seen today at ${time(u.lastSeen)}`;
+  if (days === 1) return `last seen yesterday at ${time(u.lastSeen)}`;
+  return `last seen ${d.toLocaleDateString([], { day: 'numeric', month: 'short' })}`;
 }
 
 function time(at) {
@@ -194,9 +252,13 @@ function renderConversations() {
       b.type = 'button';
       b.dataset.peer = c.peer.userId;
       if (state.open && state.open.peer === c.peer.userId) b.classList.add('active');
-      b.append(avatarEl(c.peer));
+      b.append(withPresence(avatarEl(c.peer), c.peer));
       const text = el('span', 'item-text');
-      text.append(el('span', 'item-name', c.peer.username), el('span', 'item-preview', preview(c.last)));
+      const line = el('span', 'item-line');
+      line.append(el('span', 'item-name', c.peer.username));
+      if (!c.peer.online && c.peer.lastSeen) line.append(el('span', 'item-seen', lastSeenText(c.peer)));
+      const typing = state.typingPeers.has(c.peer.userId);
+      text.append(line, el('span', `item-preview${typing ? ' typing' : ''}`, typing ? 'typing…' : preview(c.last)));
       b.append(text);
       if (c.unread > 0) {
         const badge = el('span', 'badge', c.unread > 99 ? '99+' : c.unread);
@@ -240,6 +302,7 @@ function showPane(kind) {
 }
 
 function closePane() {
+  stopTyping();
   state.open = null;
   showPane(null);
   renderConversations();
@@ -270,8 +333,37 @@ function fillMessage(li, m) {
   }
   const meta = el('div', 'meta');
   meta.append(el('time', null, time(m.at)));
-  if (mine && !m.deleted && m.messageId) meta.append(deleteButton(m));
+  if (mine && !m.deleted && m.messageId) meta.append(tickEl(m), deleteButton(m));
   li.replaceChildren(bubble, meta);
+}
+
+// tickEl says whether the peer has read one of our messages: one tick when
+// stored, two once their read marker reached it.
+function tickEl(m) {
+  const t = el('span', 'tick');
+  setTick(t, m);
+  return t;
+}
+
+function setTick(t, m) {
+  const c = state.convs.get(m.to);
+  const read = !!(c && c.peerReadUpTo && c.peerReadUpTo >= m.messageId);
+  t.textContent = read ? '✓✓' : '✓';
+  t.classList.toggle('read', read);
+  t.setAttribute('aria-label', read ? 'read' : 'sent');
+  t.title = read ? 'Read' : 'Sent';
+}
+
+function peerRead(peerId, messageId) {
+  const c = conv(peerId);
+  if (c.peerReadUpTo && c.peerReadUpTo >= messageId) return;
+  c.peerReadUpTo = messageId;
+  if (!(state.open && state.open.peer === peerId)) return;
+  for (const li of $('private-messages').querySelectorAll('li.msg.mine[data-id]')) {
+    const m = c.messages.get(li.dataset.id);
+    const t = li.querySelector('.tick');
+    if (m && t) setTick(t, m);
+  }
 }
 
 // A file message: images inline, other files as a download link.
@@ -357,8 +449,8 @@ function addPrivate(m) {
 function onIncomingPrivate(m) {
   const { c, known, open } = addPrivate(m);
   if (!known && m.from !== state.me.userId) {
-    if (!open) c.unread += 1;
-    else if (!document.hidden) markReadSoon(c.peer.userId);
+    if (open && !document.hidden) markReadSoon(c.peer.userId);
+    else if (m.messageId > c.listLast && !(c.readUpTo && c.readUpTo >= m.messageId)) c.unread += 1;
   }
   if (!c.peer.known) {
     c.peer.known = true;
@@ -370,26 +462,54 @@ function onIncomingPrivate(m) {
   renderConversations();
 }
 
-// Reading a conversation's newest page resets its unread count on the server.
+// A conversation is read when it is open on a visible page: its read
+// marker moves to the peer's newest message (a burst of messages moves it
+// once), which clears the unread count here, on our other devices and on
+// the server, and shows the peer two ticks.
 const readTimers = new Map();
 function markReadSoon(peerId) {
   clearTimeout(readTimers.get(peerId));
   readTimers.set(peerId, setTimeout(() => {
     readTimers.delete(peerId);
-    chat.history(peerId, { limit: 1 }).catch(() => {});
-  }, 800));
+    markRead(peerId);
+  }, 300));
+}
+
+function markRead(peerId) {
+  const c = state.convs.get(peerId);
+  if (!c || document.hidden || !(state.open && state.open.peer === peerId)) return;
+  let newest = c.last && c.last.from === peerId ? c.last.messageId : '';
+  for (const m of c.messages.values()) if (m.from === peerId && m.messageId > newest) newest = m.messageId;
+  if (c.unread) {
+    c.unread = 0;
+    renderConversations();
+  }
+  if (!newest || (c.readUpTo && c.readUpTo >= newest)) return;
+  c.readUpTo = newest;
+  chat.markRead(peerId, newest).catch((err) => toast(`Could not mark the conversation read: ${errorText(err)}`));
+}
+
+function renderPeerHeader() {
+  if (!state.open || !state.open.peer) return;
+  const u = conv(state.open.peer).peer;
+  fillAvatar($('peer-avatar'), u);
+  $('peer-dot').hidden = !u.online;
+  $('peer-name').textContent = u.username;
+  $('peer-presence').textContent = lastSeenText(u);
+  $('private-typing').textContent = state.typingPeers.has(u.userId) ? `${u.username} is typing…` : '';
 }
 
 async function openPrivate(peerId) {
+  stopTyping();
   const c = conv(peerId);
   state.open = { kind: 'private', peer: peerId };
   showPane('private');
-  fillAvatar($('peer-avatar'), c.peer);
-  $('peer-name').textContent = c.peer.username;
+  renderPeerHeader();
+  // Someone found by search has no conversation (so no presence) yet.
+  chat.subscribePresence([peerId]).catch(() => {});
   const list = $('private-messages');
   list.replaceChildren(...[...c.messages.values()].sort((a, b) => a.messageId.localeCompare(b.messageId)).map(messageEl));
   $('load-older').hidden = !c.next;
-  c.unread = 0;
   renderConversations();
   renderRoomList();
   toBottom($('private-scroll'));
@@ -404,9 +524,8 @@ async function openPrivate(peerId) {
         $('load-older').hidden = !c.next;
         toBottom($('private-scroll'));
       }
-    } else {
-      markReadSoon(peerId);
     }
+    markRead(peerId);
   } catch (err) {
     toast(`Could not load messages: ${errorText(err)}`);
   }
@@ -537,12 +656,14 @@ function applySeats(u) {
 }
 
 function openRoom(name) {
+  stopTyping();
   state.open = { kind: 'room', room: name };
   showPane('room');
   $('room-title').textContent = `#${name}`;
   const r = room(name);
   $('room-messages').replaceChildren(...r.items.map(roomItemEl));
   renderRoom();
+  renderRoomTyping();
   renderConversations();
   renderRoomList();
   toBottom($('room-scroll'));
@@ -557,7 +678,11 @@ function renderRoom() {
     ...seats.map((s) => {
       const li = el('li', `seat${s.userId ? ' taken' : ' free'}${s.userId && state.me && s.userId === state.me.userId ? ' me' : ''}`);
       li.dataset.seat = s.seat;
-      li.append(el('span', 'seat-emoji', s.userId ? s.avatar : '🪑'), el('span', 'seat-name', s.userId ? s.username : 'empty'));
+      // A seated user's picture, else the seat's own emoji.
+      const face = el('span', 'seat-emoji');
+      if (s.userId) fillAvatar(face, { avatarUrl: s.avatarUrl }, s.avatar);
+      else face.textContent = '🪑';
+      li.append(face, el('span', 'seat-name', s.userId ? s.username : 'empty'));
       return li;
     }),
   );
@@ -568,13 +693,16 @@ function renderRoom() {
   $('seats').classList.toggle('dim', r.full);
 }
 
-function roomItemEl(item) {
+function roomItemEl({ key, item }) {
   if (item.type === 'notice') {
-    return el('li', `notice ${item.event}`, item.text);
+    const n = el('li', `notice ${item.event}`, item.text);
+    n.dataset.sort = key;
+    return n;
   }
   const mine = state.me && item.userId === state.me.userId;
   const li = el('li', `msg ${mine ? 'mine' : 'theirs'}`);
   li.dataset.id = item.messageId;
+  li.dataset.sort = key;
   const bubble = el('div', 'bubble');
   if (!mine) bubble.append(el('span', 'author', item.uname));
   bubble.append(el('span', 'text', item.msg));
@@ -584,17 +712,90 @@ function roomItemEl(item) {
   return li;
 }
 
+// A room shows its messages in messageId order, whatever order they come
+// in (the history fetched on joining comes after the join notice). Notices
+// carry neither id nor time: they sort at the server time they arrive,
+// estimated from the messages' own times, and never before a message that
+// came earlier.
+let clockSkew = 0; // server time minus ours, from the last live message
+let noticeSeq = 0;
+
+function serverTimeKey() {
+  const hex = Math.max(0, Date.now() + clockSkew).toString(16).padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8)}`; // the first 13 characters of a UUIDv7 messageId
+}
+
+function roomItemKey(r, item) {
+  if (item.type !== 'notice') return item.messageId;
+  const last = r.items.length ? r.items[r.items.length - 1].key : '';
+  const now = serverTimeKey();
+  noticeSeq += 1;
+  return `${last > now ? last : now}~${String(noticeSeq).padStart(8, '0')}`;
+}
+
 function addRoomItem(name, item) {
   const r = state.rooms.get(name);
   if (!r) return;
-  r.items.push(item);
+  if (item.type === 'group-message' && !item.catchUp) {
+    const at = Date.parse(item.at);
+    if (!Number.isNaN(at)) clockSkew = at - Date.now();
+  }
+  const entry = { key: roomItemKey(r, item), item };
+  let i = r.items.length;
+  while (i > 0 && r.items[i - 1].key > entry.key) i -= 1;
+  r.items.splice(i, 0, entry);
   if (r.items.length > 300) r.items.shift();
   if (state.open && state.open.room === name) {
     const scroller = $('room-scroll');
     const stick = nearBottom(scroller) || (item.userId && state.me && item.userId === state.me.userId);
-    $('room-messages').append(roomItemEl(item));
+    insertSorted($('room-messages'), roomItemEl(entry));
     if (stick) toBottom(scroller);
   }
+}
+
+function renderRoomTyping() {
+  if (!state.open || !state.open.room) return;
+  const names = [...(state.typingRooms.get(state.open.room) || new Map()).values()];
+  let text = '';
+  if (names.length === 1) text = `${names[0]} is typing…`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+  else if (names.length > 2) text = `${names.length} people are typing…`;
+  $('room-typing').textContent = text;
+}
+
+// Typing: the SDK repeats `start` while keystrokes come and says `stop` when
+// the input is cleared or left.
+function typingTarget() {
+  if (!state.open) return null;
+  return state.open.peer ? { to: state.open.peer } : { room: state.open.room };
+}
+
+function onComposerInput(ev) {
+  const where = typingTarget();
+  if (!where) return;
+  if (ev.target.value.trim()) chat.typing(where);
+  else chat.stopTyping(where);
+}
+
+function stopTyping() {
+  const where = typingTarget();
+  if (where) chat.stopTyping(where);
+}
+
+function onTyping(t) {
+  const on = t.state === 'start';
+  if (t.room) {
+    let who = state.typingRooms.get(t.room);
+    if (!who) state.typingRooms.set(t.room, (who = new Map()));
+    if (on) who.set(t.from, t.username);
+    else who.delete(t.from);
+    if (state.open && state.open.room === t.room) renderRoomTyping();
+    return;
+  }
+  if (on) state.typingPeers.add(t.from);
+  else state.typingPeers.delete(t.from);
+  if (state.open && state.open.peer === t.from) renderPeerHeader();
+  renderConversations();
 }
 
 async function leaveRoom() {
@@ -663,33 +864,41 @@ function onSearch() {
 
 // Session ------------------------------------------------------------------------------
 
+// applyConversations takes the server's list: the SDK emits it on every
+// (re)connect, when presence, read markers and unread counts may have
+// changed while we were away.
+function applyConversations(list) {
+  for (const item of list) {
+    const c = conv(item.peer.userId, item.peer.username);
+    Object.assign(c.peer, item.peer, { known: true });
+    if (item.lastMessage && (!c.last || item.lastMessage.messageId > c.last.messageId)) c.last = item.lastMessage;
+    c.unread = item.unread;
+    c.listLast = item.lastMessage ? item.lastMessage.messageId : '';
+    if (item.readUpTo && !(c.readUpTo && c.readUpTo >= item.readUpTo)) c.readUpTo = item.readUpTo;
+    if (item.peerReadUpTo) peerRead(c.peer.userId, item.peerReadUpTo);
+  }
+  chat.subscribePresence(list.map((item) => item.peer.userId)).catch(() => {});
+  renderConversations();
+  renderPeerHeader();
+  if (state.open && state.open.peer) markRead(state.open.peer);
+}
+
 async function loadConversations() {
   try {
-    for (const item of await chat.conversations()) {
-      const c = conv(item.peer.userId, item.peer.username);
-      Object.assign(c.peer, item.peer, { known: true });
-      if (item.lastMessage && (!c.last || item.lastMessage.messageId > c.last.messageId)) c.last = item.lastMessage;
-      if (!(state.open && state.open.peer === c.peer.userId)) c.unread = item.unread;
-    }
+    applyConversations(await chat.conversations());
   } catch (err) {
     toast(`Could not load conversations: ${errorText(err)}`);
   }
-  renderConversations();
-  if (state.open && state.open.peer) {
-    const c = state.convs.get(state.open.peer);
-    fillAvatar($('peer-avatar'), c.peer);
-    $('peer-name').textContent = c.peer.username;
-  }
 }
 
-async function start(session) {
+// start shows the chat; the conversation list comes with the connection.
+function start(session) {
   localStorage.setItem('minichat.session', JSON.stringify(session));
   state.me = user(session.userId, session.username);
   renderMe();
   showLoggedIn(true);
   chat.connect().catch(() => {});
   lookUp(session.username);
-  await loadConversations();
 }
 
 function logout(message) {
@@ -699,6 +908,8 @@ function logout(message) {
   state.users.clear();
   state.convs.clear();
   state.rooms.clear();
+  state.typingPeers.clear();
+  state.typingRooms.clear();
   closePane();
   showLoggedIn(false);
   $('login-error').textContent = message || '';
@@ -715,7 +926,7 @@ async function onLogin(ev) {
   try {
     const session = register ? await chat.register(username, password) : await chat.login(username, password);
     $('password').value = '';
-    await start(session);
+    start(session);
   } catch (e) {
     err.textContent = e.code === 'network' ? 'Cannot reach the server: check the settings (⚙️).' : errorText(e);
   } finally {
@@ -772,18 +983,84 @@ function buildAvatarPicker() {
   );
 }
 
+const AVATAR_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+const MAX_AVATAR = 1 << 20;
+
+async function uploadAvatar() {
+  const input = $('avatar-file');
+  const file = input.files && input.files[0];
+  input.value = '';
+  const status = $('avatar-status');
+  if (!file) return;
+  if (!AVATAR_TYPES.includes(file.type)) {
+    status.textContent = 'Pick a PNG, JPEG, GIF or WebP picture.';
+    return;
+  }
+  if (file.size > MAX_AVATAR) {
+    status.textContent = `${file.name} is too big: 1 MB at most.`;
+    return;
+  }
+  status.textContent = 'Uploading…';
+  input.disabled = true;
+  try {
+    const me = await chat.setAvatarImage(file);
+    avatarChanged(me.userId, me.avatar, me.avatarUrl);
+    status.textContent = '';
+    $('avatar-dialog').close();
+  } catch (err) {
+    status.textContent = `Could not use that picture: ${errorText(err)}`;
+  } finally {
+    input.disabled = false;
+  }
+}
+
+// avatarChanged shows a user's new avatar wherever they appear. Seats carry
+// their own avatarUrl, and no room update follows an avatar change.
+function avatarChanged(userId, avatar, avatarUrl) {
+  const u = user(userId);
+  u.avatar = avatar;
+  if (avatarUrl !== undefined) {
+    u.avatarUrl = avatarUrl;
+    for (const r of state.rooms.values()) {
+      for (const s of r.seats || []) if (s.userId === userId) s.avatarUrl = avatarUrl;
+    }
+  }
+  renderMe();
+  renderConversations();
+  renderPeerHeader();
+  renderRoom();
+}
+
 // Wiring ----------------------------------------------------------------------------------
 
 chat.on('status', setStatus);
 chat.on('private-message', onIncomingPrivate);
 chat.on('private-file-message', onIncomingPrivate);
 chat.on('message-deleted', (f) => markDeleted(f.messageId, f.chatWith));
-chat.on('avatar-updated', (f) => {
-  const u = user(f.userId);
-  u.avatar = f.avatar;
-  renderMe();
+chat.on('avatar-updated', (f) => avatarChanged(f.userId, f.avatar, f.avatarUrl));
+chat.on('presence', (p) => {
+  const u = user(p.userId);
+  u.online = p.online;
+  u.lastSeen = p.lastSeen;
   renderConversations();
-  if (state.open && state.open.peer === f.userId) fillAvatar($('peer-avatar'), u);
+  if (state.open && state.open.peer === p.userId) renderPeerHeader();
+});
+chat.on('typing', onTyping);
+chat.on('read', (r) => {
+  if (r.by !== state.me.userId) {
+    peerRead(r.chatWith, r.messageId);
+    return;
+  }
+  // Read on another device of ours: the server's count is the one to show.
+  const c = state.convs.get(r.chatWith);
+  if (!c || (c.readUpTo && c.readUpTo >= r.messageId)) return;
+  c.readUpTo = r.messageId;
+  loadConversations();
+});
+chat.on('conversations', applyConversations);
+chat.on('room-reset', (r) => {
+  state.typingRooms.delete(r.room);
+  addRoomItem(r.room, { type: 'notice', event: 'reset', text: 'Everyone had left: the room started over' });
 });
 chat.on('update', (u) => {
   if (!state.rooms.has(u.room)) return;
@@ -808,7 +1085,13 @@ $('login-form').addEventListener('submit', onLogin);
 $('logout').addEventListener('click', () => logout());
 $('settings-button').addEventListener('click', openSettings);
 $('settings').addEventListener('close', onSettingsClose);
-$('me').addEventListener('click', () => $('avatar-dialog').showModal());
+$('me').addEventListener('click', () => {
+  $('avatar-status').textContent = '';
+  $('avatar-dialog').showModal();
+});
+$('avatar-file').addEventListener('change', uploadAvatar);
+$('private-input').addEventListener('input', onComposerInput);
+$('room-input').addEventListener('input', onComposerInput);
 $('search').addEventListener('input', onSearch);
 $('load-older').addEventListener('click', loadOlder);
 $('leave-room').addEventListener('click', leaveRoom);

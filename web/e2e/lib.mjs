@@ -42,9 +42,23 @@ export function launch() {
 export async function open(browser, device = DESKTOP) {
   const context = await browser.newContext({ ...device, locale: 'en-GB', timezoneId: 'UTC' });
   context.setDefaultTimeout(WAIT_MS);
-  const page = await context.newPage();
-  const problems = [];
-  const dialogs = [];
+  const user = { context, problems: [], dialogs: [] };
+  await openPage(user);
+  return user;
+}
+
+// reopen closes a user's page and opens the client again in the same
+// context: the same user, logged in from the session kept in localStorage.
+export async function reopen(user) {
+  await user.page.close();
+  await openPage(user);
+  await user.page.locator('#status[data-status="open"]').waitFor();
+  return user;
+}
+
+async function openPage(user) {
+  const page = await user.context.newPage();
+  const { problems, dialogs } = user;
   page.on('dialog', (d) => {
     dialogs.push(`${d.type()}: ${d.message()}`);
     d.dismiss().catch(() => {});
@@ -62,7 +76,7 @@ export async function open(browser, device = DESKTOP) {
     }
   });
   await page.goto(BASE);
-  return { context, page, problems, dialogs };
+  user.page = page;
 }
 
 // register creates an account through the login form and waits until the
@@ -84,6 +98,13 @@ export async function chatWith(user, name) {
   await page.fill('#search', name);
   await page.locator('#search-results .item', { hasText: name }).first().click();
   await page.locator('#peer-name', { hasText: name }).waitFor();
+}
+
+// joinRoom joins a room through the sidebar and waits for the user's seat.
+export async function joinRoom(user, room) {
+  await user.page.fill('#room-name', room);
+  await user.page.press('#room-name', 'Enter');
+  await user.page.locator('#seats .seat.me').waitFor();
 }
 
 // send sends a private message in the open conversation and waits for

@@ -1,5 +1,5 @@
 // Type declarations of minichat.js, the minichat JavaScript SDK.
-// The wire protocol behind them is docs/protocol.md.
+// The wire protocol behind them is docs/protocol.md (v1.1).
 
 /** The WebSocket subprotocol offered next to the token: `["minichat.v1", token]`. */
 export const SUBPROTOCOL: 'minichat.v1';
@@ -22,13 +22,14 @@ export function backoffDelay(
  * the reply of a request that is not resent), `closed` (close() was
  * called), `not-connected` (a WebSocket request before connect()),
  * `bad-frame` (the server sent something that is not JSON), `upload-failed`
- * (the file store refused an upload), `http-<status>` (an HTTP error without
- * a JSON body).
+ * (the file store refused an upload), `gap` (history lacked messages that a
+ * conversation's or room's seq says exist; they were skipped),
+ * `http-<status>` (an HTTP error without a JSON body).
  */
 export type ErrorCode =
   | 'bad-request' | 'unknown-action' | 'unauthorized' | 'forbidden' | 'not-found'
   | 'conflict' | 'too-large' | 'rate-limited' | 'internal'
-  | 'timeout' | 'network' | 'disconnected' | 'closed' | 'not-connected' | 'bad-frame' | 'upload-failed'
+  | 'timeout' | 'network' | 'disconnected' | 'closed' | 'not-connected' | 'bad-frame' | 'upload-failed' | 'gap'
   | `http-${number}`;
 
 /** MiniChatError is every error the SDK throws, rejects with or emits. */
@@ -39,6 +40,12 @@ export class MiniChatError extends Error {
   status?: number;
   /** The server's `error` frame, for errors of WebSocket requests. */
   frame?: ErrorFrame;
+  /**
+   * On `rate-limited`: how long the server asked to wait (WebSocket
+   * `retryAfterMs`, or HTTP `Retry-After`, which a cross-origin page sees
+   * only when the API exposes it).
+   */
+  retryAfterMs?: number;
 }
 
 /** Session is what register and login return; keep it to log in again without a password. */
@@ -55,7 +62,21 @@ export interface Session {
 export interface UserInfo {
   userId: string;
   username: string;
+  /** The text avatar (an emoji); kept when an image is set. */
   avatar: string;
+  /**
+   * The image avatar: a path of the HTTP API (`/api/users/{id}/avatar?v=…`,
+   * changes with the image, needs no token); null without one. Show it with
+   * `avatarSrc(user)`, and the text avatar when it is null or fails to load.
+   */
+  avatarUrl?: string | null;
+}
+
+/** Presence is whether a user is online; `lastSeen` (RFC 3339) is when they last were (now while online), null if never. */
+export interface Presence {
+  userId: string;
+  online: boolean;
+  lastSeen: string | null;
 }
 
 /** PrivateMessage is a pushed `private-message` frame, or a history item of that type. */
@@ -71,9 +92,14 @@ export interface PrivateMessage {
   content?: string;
   /** RFC 3339 UTC with milliseconds. */
   at: string;
-  /** Only in history: the sender deleted it. */
+  /** The message's place in its conversation: 1, 2, 3… in both directions, without gaps. */
+  seq: number;
+  /** Only in history: the sender deleted it (it keeps its seq). */
   deleted?: boolean;
-  /** Set by the SDK on messages found by catch-up after a reconnect. */
+  /**
+   * Set by the SDK on messages it fetched itself: missed while offline, or
+   * filling a hole in the seqs that arrived live.
+   */
   catchUp?: boolean;
 }
 
@@ -91,20 +117,27 @@ export interface FileMessage {
   fileSize?: number;
   messageType?: 'image' | 'file';
   at: string;
+  seq: number;
   deleted?: boolean;
   catchUp?: boolean;
 }
 
-/** GroupMessage is a pushed `group-message` frame. Group messages have no history. */
+/** GroupMessage is a pushed `group-message` frame, or an item of room history. */
 export interface GroupMessage {
   type: 'group-message';
   room: string;
+  /** The room's epoch: changes when the room was emptied and created again. */
+  epoch: string;
   messageId: string;
+  /** The message's place in the room within its epoch: 1, 2, 3… without gaps. */
+  seq: number;
   msg: string;
   /** The sender's username. */
   uname: string;
   userId: string;
   at: string;
+  /** Set by the SDK on messages it fetched itself: the room's history on joining, or what a reconnect or a hole missed. */
+  catchUp?: boolean;
 }
 
 /** Seat is one of a room's 8 seats; a free seat has null user fields and avatar "🪑". */
@@ -114,6 +147,8 @@ export interface Seat {
   username: string | null;
   /** The seat's own emoji (seat i always shows emoji i), or "🪑" when free. */
   avatar: string;
+  /** The seated user's image avatar (see UserInfo), null when none or free. */
+  avatarUrl?: string | null;
 }
 
 /** Update carries a room's seats; `version` grows with every change. */
@@ -122,6 +157,8 @@ export interface Update {
   /** Present on the reply to this client's own joinRoom. */
   id?: string;
   room: string;
+  epoch: string;
+  /** Compared only within one epoch. */
   version: number;
   seats: Seat[];
 }
@@ -131,12 +168,14 @@ export interface Full {
   type: 'full';
   id?: string;
   room: string;
+  epoch: string;
 }
 
 /** Notice announces a join or a leave to a room. */
 export interface Notice {
   type: 'notice';
   room: string;
+  epoch: string;
   event: 'join' | 'leave';
   userId: string;
   username: string;
@@ -151,19 +190,55 @@ export interface MessageDeleted {
   chatWith: string;
 }
 
-/** AvatarUpdated tells that a user set a new avatar. */
+/** AvatarUpdated tells that a user set a new avatar (text or image). */
 export interface AvatarUpdated {
   type: 'avatar-updated';
   userId: string;
   avatar: string;
+  avatarUrl: string | null;
 }
 
-/** Ack answers a request; sends carry the stored message's id and time. */
+/** Typing tells that someone is typing to this user (`to`) or in a room (`room`), or stopped. */
+export interface Typing {
+  type: 'typing';
+  from: string;
+  username: string;
+  to?: string;
+  room?: string;
+  state: 'start' | 'stop';
+  /** Set on a `stop` the SDK made because no `start` came for typingShowMs. */
+  expired?: boolean;
+}
+
+/**
+ * Read tells that `by` read the conversation up to `messageId`. When the
+ * peer read ours, `chatWith` is the peer (= `by`); when this user read on
+ * another device, `by` is this user and `chatWith` the peer.
+ */
+export interface Read {
+  type: 'read';
+  chatWith: string;
+  by: string;
+  messageId: string;
+  at: string;
+}
+
+/** RoomReset tells that a room this client sits in was emptied and created again (a new epoch): what was shown of it is of another room. */
+export interface RoomReset {
+  room: string;
+  epoch: string;
+  previousEpoch: string;
+}
+
+/** Ack answers a request; sends carry the stored message's id, time and seq (group sends the room and epoch too). */
 export interface Ack {
   type: 'ack';
   id: string;
   messageId?: string;
   at?: string;
+  seq?: number;
+  room?: string;
+  epoch?: string;
 }
 
 /** Pong answers ping. */
@@ -178,6 +253,8 @@ export interface ErrorFrame {
   id?: string;
   code: string;
   message: string;
+  /** On `rate-limited`: how long to wait before trying again. */
+  retryAfterMs?: number;
 }
 
 /** MessagePage is one page of a conversation, newest first; `next` is the cursor of the following page. */
@@ -186,17 +263,28 @@ export interface MessagePage {
   next?: string;
 }
 
+/** RoomMessagePage is one page of a room's history (its current epoch), newest first. */
+export interface RoomMessagePage {
+  messages: GroupMessage[];
+  next?: string;
+}
+
 /** Conversation is one item of conversations(). */
 export interface Conversation {
-  peer: UserInfo;
+  peer: UserInfo & { online: boolean; lastSeen: string | null };
   lastMessage: PrivateMessage | FileMessage | null;
-  /** Messages the peer sent since this user last read the conversation. */
+  /** The peer's messages after `readUpTo` that are not deleted. */
   unread: number;
+  /** This user's read marker: a messageId, or null. */
+  readUpTo: string | null;
+  /** The peer's read marker: this user's messages up to it were read. */
+  peerReadUpTo: string | null;
 }
 
 /** RoomInfo is a room's seats as fetched over HTTP. */
 export interface RoomInfo {
   room: string;
+  epoch: string;
   version: number;
   seats: Seat[];
 }
@@ -215,10 +303,24 @@ export interface EventMap {
   'private-message': PrivateMessage;
   /** A file or image message, as 'private-message'. */
   'private-file-message': FileMessage;
-  /** A message in a room this user sits in, this client's own included. */
+  /** A message in a room this user sits in, this client's own included (at its ack). */
   'group-message': GroupMessage;
-  /** A room's seats changed; stale (lower-version) updates are never emitted. */
+  /** A room's seats changed; stale (lower-version, same epoch) updates are never emitted. */
   update: Update;
+  /** A room this client sits in started over in a new epoch. */
+  'room-reset': RoomReset;
+  /** A watched user's presence: on subscribing (and re-subscribing after a reconnect) and whenever it changes. */
+  presence: Presence;
+  /** Someone started or stopped typing to this user or in a room; a `start` lasts until its `stop`. */
+  typing: Typing;
+  /** A read marker moved. */
+  read: Read;
+  /**
+   * The conversation list, as read on every (re)connect: the baseline of the
+   * first connect, then after each catch-up (presence, markers and unread
+   * counts may have changed meanwhile).
+   */
+  conversations: Conversation[];
   /** Someone joined or left a room this user sits in. */
   notice: Notice;
   /** A join (or a re-join after a reconnect) found all 8 seats taken. */
@@ -276,6 +378,14 @@ export interface MiniChatOptions {
   rateLimitRetries?: number;
   /** Follow the browser's `online`/`offline` events when available; default true. */
   watchNetwork?: boolean;
+  /** How long a hole in the seqs of live messages may fill by itself (reordered pushes) before it is fetched; default 1000. */
+  gapGraceMs?: number;
+  /** How many of a room's latest messages are fetched on a first join; default 50 (at most 100). */
+  roomHistoryLimit?: number;
+  /** How often typing() repeats `start` while the user types; default 3000. */
+  typingRepeatMs?: number;
+  /** How long someone's `start` shows without a newer one; default 6000. */
+  typingShowMs?: number;
 }
 
 /**
@@ -288,12 +398,18 @@ export interface MiniChatOptions {
  *   answering;
  * - after every reconnect re-joins the rooms it sits in, resends every
  *   request that got no reply (sends keep their id, so the server stores
- *   and delivers each message once), and then fetches the private
- *   messages missed meanwhile through the history API (`after` the newest
- *   message it knows per conversation), emitting them with `catchUp: true`;
+ *   and delivers each message once), subscribes to presence again, and then
+ *   fetches what each conversation lacks through the history API (`after`
+ *   the last message it holds without a hole below), emitting it with
+ *   `catchUp: true`;
+ * - follows `seq` per conversation and per room (within an epoch): a live
+ *   message whose seq skips some waits `gapGraceMs` for the late ones, then
+ *   exactly the missing range is fetched;
+ * - fetches a room's history after each (re)join: the latest page on a
+ *   first join or in a new epoch, else what was said since;
  * - emits each message once, whether it came live, by catch-up or through
- *   history(): events may come out of order after a reconnect, so order
- *   messages by `messageId`.
+ *   history(): live messages are emitted at once, before a hole below them
+ *   is filled, so order messages by `messageId` (or `seq`).
  */
 export class MiniChat {
   constructor(options: MiniChatOptions);
@@ -352,8 +468,44 @@ export class MiniChat {
   ): Promise<Ack>;
   /** deleteMessage deletes a private message this user sent (`forbidden` for others'). */
   deleteMessage(messageId: string): Promise<Ack>;
-  /** setAvatar sets this user's avatar, typically one emoji. */
+  /** setAvatar sets this user's text avatar, typically one emoji (an image avatar, once set, is shown instead). */
   setAvatar(avatar: string): Promise<Ack>;
+  /**
+   * setAvatarImage makes an image this user's avatar: POST /api/files
+   * (purpose `avatar`; PNG, JPEG, GIF or WebP, at most 1 MiB), the upload,
+   * then `avatar-updated {avatarFileKey}`. Resolves with this user as others
+   * now see them, `avatarUrl` included.
+   */
+  setAvatarImage(
+    file: Blob | { uri: string; name: string; type: string; size: number },
+    options?: { fileName?: string; fileType?: string },
+  ): Promise<UserInfo>;
+  /** avatarSrc is the URL to load a user's image avatar from (avatarUrl resolved against httpUrl), or null. */
+  avatarSrc(user: { avatarUrl?: string | null } | null | undefined): string | null;
+  /**
+   * markRead moves this user's read marker in the conversation with
+   * `peerId` up to `messageId` (one of that conversation's). A marker never
+   * moves back: a messageId at or below the known one sends nothing.
+   */
+  markRead(peerId: string, messageId: string): Promise<void>;
+  /**
+   * subscribePresence watches users (any number; sent 100 a frame) for as
+   * long as the client lives, across reconnects. Resolves with their
+   * presence now; `presence` events follow. Watched users cost no frame.
+   */
+  subscribePresence(userIds: string[]): Promise<Presence[]>;
+  /** unsubscribePresence stops watching users. */
+  unsubscribePresence(userIds: string[]): Promise<void>;
+  /** presence is the last known presence of a watched user, or null. */
+  presence(userId: string): Presence | null;
+  /**
+   * typing tells a conversation (`{to}`) or a room (`{room}`) that this user
+   * is typing. Call it on every keystroke: `start` goes out at most every
+   * typingRepeatMs. Sends nothing while disconnected.
+   */
+  typing(where: { to: string } | { room: string }): void;
+  /** stopTyping sends `stop` if a `start` went out; after a send it is not needed (receivers drop the indicator on the message). */
+  stopTyping(where: { to: string } | { room: string }): void;
   /** joinRoom takes a seat (and keeps it across reconnects); resolves with the seats, or `full`. */
   joinRoom(room: string): Promise<Update | Full>;
   /** leaveRoom gives the seat back. */
@@ -365,11 +517,13 @@ export class MiniChat {
    * history returns one page of the conversation with `peer`, newest first.
    * No cursor: the newest `limit` (default 50, at most 100); `before`: the
    * page older than that messageId (pass the previous page's `next`);
-   * `after`: the oldest page newer than it. Without `before` it also marks
-   * the conversation read.
+   * `after`: the oldest page newer than it. Cursors must be messageIds of
+   * this conversation. Reading history marks nothing read: see markRead.
    */
   history(peer: string, options?: { before?: string; after?: string; limit?: number }): Promise<MessagePage>;
-  /** conversations lists this user's conversations, most recent first, with unread counts. */
+  /** roomHistory returns one page of a room's history (its current epoch), as history(); only for a user seated there (`forbidden` otherwise). */
+  roomHistory(room: string, options?: { before?: string; after?: string; limit?: number }): Promise<RoomMessagePage>;
+  /** conversations lists this user's conversations, most recent first, with unread counts, read markers and the peers' presence. */
   conversations(): Promise<Conversation[]>;
   /** searchUsers finds users whose name starts with `prefix` (at most 20, this user included). */
   searchUsers(prefix: string): Promise<UserInfo[]>;

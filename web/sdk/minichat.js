@@ -1,6 +1,6 @@
 // minichat JavaScript SDK: one ES module, no dependencies, only WebSocket and
 // fetch, so it runs unchanged in browsers and React Native. The wire protocol
-// it speaks is docs/protocol.md; minichat.d.ts documents the API.
+// it speaks is docs/protocol.md (v1.1); minichat.d.ts documents the API.
 
 /** The WebSocket subprotocol offered next to the token. */
 export const SUBPROTOCOL = 'minichat.v1';
@@ -13,6 +13,7 @@ export class MiniChatError extends Error {
     this.code = code;
     if (extra.status !== undefined) this.status = extra.status;
     if (extra.frame !== undefined) this.frame = extra.frame;
+    if (extra.retryAfterMs !== undefined) this.retryAfterMs = extra.retryAfterMs;
   }
 }
 
@@ -30,11 +31,13 @@ export function backoffDelay(attempt, { initialMs = 500, maxMs = 30000, random =
 // Sends are idempotent by id on the server, so they are retried freely.
 const SENDS = new Set(['private-message', 'private-file-message', 'group-message']);
 // Frames that answer a request carry its id.
-const REPLIES = new Set(['ack', 'error', 'login-ok', 'pong', 'update', 'full']);
+const REPLIES = new Set(['ack', 'error', 'login-ok', 'pong', 'update', 'full', 'presence-state']);
 const PRIVATE = new Set(['private-message', 'private-file-message']);
 const OPEN = 1; // WebSocket.OPEN, spelled out so that any WebSocket class works.
 const MAX_SEEN = 10000;
 const CATCH_UP_PAGES = 20;
+const MAX_PAGE = 100;
+const MAX_PRESENCE_IDS = 100; // per subscribe-presence frame
 
 let counter = 0;
 function newId() {
@@ -56,6 +59,25 @@ function query(params) {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
+function chunks(list, size) {
+  const out = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// retryAfterMs reads an HTTP Retry-After (seconds, or a date); null when
+// absent, or hidden from a cross-origin page that was not allowed to see it.
+function retryAfterMs(res) {
+  const v = res.headers && typeof res.headers.get === 'function' ? res.headers.get('Retry-After') : null;
+  if (v === null || v === '') return null;
+  const secs = Number(v);
+  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
+}
+
 // Listener errors must not break the connection logic; rethrowing them in a
 // microtask still reports them (console, window.onerror, test runners).
 function safeCall(fn, args) {
@@ -66,6 +88,23 @@ function safeCall(fn, args) {
       throw err;
     });
   }
+}
+
+// A track follows the seq of one conversation (kind 'peer') or one room
+// within one epoch (kind 'room'): the highest seq held with nothing missing
+// below it and that message's id (the `after` cursor that fetches what
+// follows), the seqs seen above a hole, and the timer that gives a hole a
+// moment to fill by itself (pushes may arrive out of order).
+function newTrack(kind, key, epoch) {
+  return { kind, key, epoch, seq: 0, id: null, ahead: new Map(), timer: null, fetching: false, syncing: false, readUpTo: null };
+}
+
+// whereKey names a typing place: a private conversation (by the other
+// user) or a room.
+function whereKey({ to, room } = {}) {
+  if (room) return `r:${room}`;
+  if (to) return `p:${to}`;
+  throw new MiniChatError('bad-request', 'typing: name `to` or `room`');
 }
 
 export class MiniChat {
@@ -88,6 +127,10 @@ export class MiniChat {
     this._rateLimitRetryMs = options.rateLimitRetryMs ?? 1000;
     this._rateLimitRetries = options.rateLimitRetries ?? 5;
     this._watchNetwork = options.watchNetwork ?? true;
+    this._gapGraceMs = options.gapGraceMs ?? 1000;
+    this._roomHistoryLimit = options.roomHistoryLimit ?? 50;
+    this._typingRepeatMs = options.typingRepeatMs ?? 3000;
+    this._typingShowMs = options.typingShowMs ?? 6000;
 
     this._listeners = new Map();
     this._status = 'idle';
@@ -109,12 +152,28 @@ export class MiniChat {
   }
 
   _resetState() {
+    this._stopTimers();
     this._seen = new Set();
-    this._lastSeen = new Map(); // peer userId -> newest messageId of that conversation we know
-    this._highWater = '';
+    this._peers = new Map(); // peer userId -> track of that conversation
+    this._roomTracks = new Map(); // room -> track of the room's current epoch
+    this._convSync = false; // conversations are being baselined or caught up
     this._baselined = false;
     this._joined = new Set(); // rooms to re-join after a reconnect
-    this._versions = new Map(); // room -> highest seat version seen
+    this._versions = new Map(); // room -> highest seat version seen, in the track's epoch
+    this._presence = new Map(); // subscribed userId -> last presence known (or null)
+    this._typingOut = new Map(); // where -> when this client last sent `start` there
+    this._typingIn = new Map(); // where + user -> {event, timer}: who is typing to us
+  }
+
+  // Timers that outlive a connection (hole grace, typing expiry) end with
+  // the client: a closed client schedules nothing.
+  _stopTimers() {
+    for (const t of [...(this._peers?.values() || []), ...(this._roomTracks?.values() || [])]) {
+      clearTimeout(t.timer);
+      t.timer = null;
+    }
+    for (const t of this._typingIn?.values() || []) clearTimeout(t.timer);
+    this._typingIn?.clear();
   }
 
   /** The current session, or null. */
@@ -164,7 +223,20 @@ export class MiniChat {
 
   // HTTP --------------------------------------------------------------------
 
+  // A GET refused with 429 is retried after the server's Retry-After; other
+  // methods reject at once, with retryAfterMs for the caller to show.
   async _http(method, path, body, auth = true) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this._httpOnce(method, path, body, auth);
+      } catch (err) {
+        if (err.code !== 'rate-limited' || method !== 'GET' || attempt >= this._rateLimitRetries || !this._session) throw err;
+        await sleep(err.retryAfterMs ?? this._rateLimitRetryMs * (attempt + 1));
+      }
+    }
+  }
+
+  async _httpOnce(method, path, body, auth) {
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (auth) {
@@ -191,10 +263,12 @@ export class MiniChat {
       }
     }
     if (!res.ok) {
+      const extra = { status: res.status };
+      if (res.status === 429) extra.retryAfterMs = retryAfterMs(res) ?? undefined;
       const err = new MiniChatError(
         (data && data.code) || `http-${res.status}`,
         (data && data.message) || `${method} ${path}: HTTP ${res.status}`,
-        { status: res.status },
+        extra,
       );
       if (auth && res.status === 401) this._emit('error', err);
       throw err;
@@ -220,8 +294,14 @@ export class MiniChat {
     this.setSession(null);
   }
 
-  conversations() {
-    return this._http('GET', '/api/conversations');
+  async conversations() {
+    const convs = await this._http('GET', '/api/conversations');
+    for (const c of convs) {
+      const t = this._peerTrack(c.peer.userId);
+      if (c.readUpTo && !(t.readUpTo && t.readUpTo >= c.readUpTo)) t.readUpTo = c.readUpTo;
+      this._notePresence(c.peer, false);
+    }
+    return convs;
   }
 
   async history(peer, { before, after, limit } = {}) {
@@ -229,7 +309,13 @@ export class MiniChat {
       'GET',
       `/api/conversations/${encodeURIComponent(peer)}/messages${query({ before, after, limit })}`,
     );
-    for (const m of page.messages) this._remember(m);
+    for (const m of page.messages) this._note(m);
+    return page;
+  }
+
+  async roomHistory(room, { before, after, limit } = {}) {
+    const page = await this._http('GET', `/api/rooms/${encodeURIComponent(room)}/messages${query({ before, after, limit })}`);
+    for (const m of page.messages) this._note(m);
     return page;
   }
 
@@ -239,6 +325,13 @@ export class MiniChat {
 
   room(name) {
     return this._http('GET', `/api/rooms/${encodeURIComponent(name)}`);
+  }
+
+  /** avatarSrc is the URL of a user's image avatar (avatarUrl is relative to the HTTP API), or null. */
+  avatarSrc(user) {
+    const u = user && user.avatarUrl;
+    if (!u) return null;
+    return /^[a-z][a-z0-9+.-]*:/i.test(u) ? u : this._httpUrl + u;
   }
 
   // Connection ---------------------------------------------------------------
@@ -266,6 +359,7 @@ export class MiniChat {
     this._wanted = false;
     this._listenNetwork(false);
     this._drop();
+    this._stopTimers();
     for (const [id, p] of this._pending) {
       this._pending.delete(id);
       clearTimeout(p.timer);
@@ -397,6 +491,8 @@ export class MiniChat {
         p.reject(new MiniChatError('disconnected', 'connection lost before the reply'));
       }
     }
+    // A new connection has no typing of ours to repeat.
+    this._typingOut.clear();
   }
 
   _scheduleReconnect() {
@@ -456,7 +552,8 @@ export class MiniChat {
   // After every (re)connect: log in if the token travels in a frame, take
   // the seats back, then release the queued requests (group messages need
   // the seat, and on AWS frames of one connection may be handled in
-  // parallel), then fetch what was missed.
+  // parallel), subscribe to presence again (subscriptions die with their
+  // connection), then fetch what was missed.
   async _resync(ws) {
     const first = !this._everReady;
     try {
@@ -483,69 +580,237 @@ export class MiniChat {
     this._openedSinceConnect = true;
     this._setStatus('open');
     const resent = [];
+    const covered = new Set(); // presence ids a queued subscribe already names
     for (const p of this._pending.values()) {
+      if (p.frame.action === 'subscribe-presence') for (const id of p.frame.userIds) covered.add(id);
       if (!p.written) {
         this._write(p);
         if (SENDS.has(p.frame.action)) resent.push(p.promise);
       }
     }
+    const again = [...this._presence.keys()].filter((id) => !covered.has(id));
+    for (const ids of chunks(again, MAX_PRESENCE_IDS)) this._subscribe(ids).catch((err) => this._emit('error', err));
     this._settleWaiters(null);
     // An unacked send may have been stored before the drop; its ack (same
-    // messageId) must be in before catch-up, or catch-up would report it.
+    // messageId and seq) must be in before catch-up, or catch-up would
+    // report it as missed.
     await Promise.allSettled(resent);
     if (this._ws !== ws) return;
-    if (first || !this._baselined) this._baseline();
-    else this._catchUpMissed();
+    this._syncConversations(!(first || !this._baselined));
   }
 
-  // Baseline: what the conversations held when we first connected; catch-up
-  // reports only what came after.
-  async _baseline() {
-    try {
-      const convs = await this.conversations();
-      for (const c of convs) {
-        if (c.lastMessage) this._bump(c.peer.userId, c.lastMessage.messageId);
-      }
-      this._baselined = true;
-    } catch (err) {
-      this._emit('error', err);
-    }
-  }
-
-  async _catchUpMissed() {
+  // _syncConversations reads the conversation list: on the first connect it
+  // is the baseline (what came before is history, not news); after a
+  // reconnect every conversation whose last seq is above what we hold is
+  // fetched from there. Holes seen meanwhile wait until it is done.
+  async _syncConversations(catchUp) {
     if (this._catchUp.running) {
       this._catchUp.again = true;
       return;
     }
     this._catchUp.running = true;
+    this._convSync = true;
     try {
       do {
         this._catchUp.again = false;
         const convs = await this.conversations();
         for (const c of convs) {
-          const last = c.lastMessage && c.lastMessage.messageId;
-          const peer = c.peer.userId;
-          const cursor = this._lastSeen.get(peer) || this._highWater;
-          if (!last || (cursor && last <= cursor)) continue;
-          await this._catchUpPeer(peer, cursor);
+          const last = c.lastMessage;
+          if (!last || !(last.seq > 0)) continue;
+          const t = this._peerTrack(c.peer.userId);
+          if (!catchUp) this._baselineTo(t, last.seq, last.messageId);
+          else if (last.seq > t.seq) await this._fetchFollowing(t, last.seq - t.seq, null);
         }
+        if (!catchUp) this._baselined = true;
+        this._emit('conversations', convs);
       } while (this._catchUp.again && this._wanted);
     } catch (err) {
       this._emit('error', err);
     } finally {
       this._catchUp.running = false;
+      this._convSync = false;
+      for (const t of this._peers.values()) this._holeCheck(t);
     }
   }
 
-  async _catchUpPeer(peer, cursor) {
-    const path = `/api/conversations/${encodeURIComponent(peer)}/messages`;
-    let after = cursor;
-    for (let i = 0; i < CATCH_UP_PAGES; i++) {
-      const page = await this._http('GET', path + query({ after, limit: 100 }));
-      // Pages are newest first; report oldest first.
-      for (const m of [...page.messages].reverse()) this._deliver({ ...m, catchUp: true });
-      if (!page.next || !after) return;
-      after = page.next;
+  // Seq tracking ------------------------------------------------------------------
+
+  _peerTrack(peer) {
+    let t = this._peers.get(peer);
+    if (!t) this._peers.set(peer, (t = newTrack('peer', peer)));
+    return t;
+  }
+
+  // _roomTrack returns the track of a room this client sits in, starting a
+  // new one when the frame names another epoch: the room was emptied and
+  // created again, and what we held of it means nothing now.
+  _roomTrack(room, epoch) {
+    if (!this._joined.has(room)) return null;
+    let t = this._roomTracks.get(room);
+    if (t && epoch && t.epoch && t.epoch !== epoch) {
+      this._forgetRoom(room);
+      this._emit('room-reset', { room, epoch, previousEpoch: t.epoch });
+      t = null;
+    }
+    if (!t) {
+      this._roomTracks.set(room, (t = newTrack('room', room, epoch)));
+    } else if (!t.epoch && epoch) {
+      t.epoch = epoch;
+    }
+    return t;
+  }
+
+  _forgetRoom(room) {
+    const t = this._roomTracks.get(room);
+    if (t) clearTimeout(t.timer);
+    this._roomTracks.delete(room);
+    this._versions.delete(room);
+  }
+
+  _trackOf(m) {
+    if (PRIVATE.has(m.type)) return this._peerTrack(this._peerOf(m));
+    if (m.type === 'group-message') return this._roomTrack(m.room, m.epoch);
+    return null;
+  }
+
+  _current(t) {
+    return (t.kind === 'peer' ? this._peers.get(t.key) : this._roomTracks.get(t.key)) === t;
+  }
+
+  // _saw records that message `id` with `seq` is here (delivered, acked or
+  // read in history).
+  _saw(t, seq, id) {
+    if (!t || !(seq > t.seq)) return;
+    if (seq === t.seq + 1) {
+      t.seq = seq;
+      t.id = id;
+    } else {
+      t.ahead.set(seq, id);
+    }
+    this._advance(t);
+    this._holeCheck(t);
+  }
+
+  _baselineTo(t, seq, id) {
+    if (seq > t.seq) {
+      t.seq = seq;
+      t.id = id;
+    }
+    this._advance(t);
+  }
+
+  _advance(t) {
+    for (const s of t.ahead.keys()) if (s <= t.seq) t.ahead.delete(s);
+    while (t.ahead.has(t.seq + 1)) {
+      t.seq += 1;
+      t.id = t.ahead.get(t.seq);
+      t.ahead.delete(t.seq);
+    }
+    if (t.ahead.size === 0) {
+      clearTimeout(t.timer);
+      t.timer = null;
+    }
+  }
+
+  // _holeCheck gives a hole gapGraceMs to fill with late pushes, then
+  // fetches exactly what is still missing.
+  _holeCheck(t) {
+    if (t.ahead.size === 0 || t.timer || !this._wanted) return;
+    t.timer = setTimeout(() => {
+      t.timer = null;
+      this._repair(t);
+    }, this._gapGraceMs);
+  }
+
+  async _repair(t) {
+    const busy = t.fetching || (t.kind === 'peer' ? this._convSync : t.syncing);
+    if (t.ahead.size === 0 || busy || !this._wanted || !this._current(t)) return;
+    const low = Math.min(...t.ahead.keys());
+    const held = t.seq;
+    t.fetching = true;
+    try {
+      await this._fetchFollowing(t, low - held - 1, t.ahead.get(low));
+    } catch (err) {
+      // The next reconnect's catch-up tries again.
+      this._emit('error', err);
+      return;
+    } finally {
+      t.fetching = false;
+    }
+    if (!this._current(t)) return;
+    if (t.seq < low - 1) {
+      // The server answered without the missing seqs: step over the hole
+      // rather than ask for it forever.
+      this._emit('error', new MiniChatError('gap', `messages ${t.seq + 1}..${low - 1} of ${t.key} could not be fetched`));
+      t.seq = low;
+      t.id = t.ahead.get(low);
+      this._advance(t);
+    }
+    this._holeCheck(t);
+  }
+
+  _historyPath(t) {
+    return t.kind === 'peer'
+      ? `/api/conversations/${encodeURIComponent(t.key)}/messages`
+      : `/api/rooms/${encodeURIComponent(t.key)}/messages`;
+  }
+
+  // _fetchFollowing fetches the `count` messages that follow what t holds
+  // and delivers them, oldest first, as catch-up. With a held message it
+  // pages forward `after` it; with none (the hole starts at seq 1) it pages
+  // back from `beforeId` (exclusive), or from the newest message.
+  async _fetchFollowing(t, count, beforeId) {
+    const path = this._historyPath(t);
+    if (t.id) {
+      let after = t.id;
+      for (let i = 0; i < CATCH_UP_PAGES && count > 0; i++) {
+        const page = await this._http('GET', path + query({ after, limit: Math.min(MAX_PAGE, count) }));
+        if (!this._current(t)) return;
+        this._deliverPage(page.messages);
+        count -= page.messages.length;
+        if (!page.next) return;
+        after = page.next;
+      }
+      return;
+    }
+    const got = [];
+    let before = beforeId;
+    for (let i = 0; i < CATCH_UP_PAGES && got.length < count; i++) {
+      const page = await this._http('GET', path + query({ before, limit: Math.min(MAX_PAGE, count - got.length) }));
+      got.push(...page.messages);
+      if (!page.next) break;
+      before = page.next;
+    }
+    if (this._current(t)) this._deliverPage(got);
+  }
+
+  // Pages are newest first; report oldest first.
+  _deliverPage(messages) {
+    for (const m of [...messages].reverse()) this._deliver({ ...m, catchUp: true });
+  }
+
+  // _syncRoom runs after each (re)join: what the room said since what we
+  // hold, or on a first join (or in a new epoch) its latest page.
+  async _syncRoom(room, epoch) {
+    const t = this._roomTrack(room, epoch);
+    if (!t || t.syncing) return;
+    t.syncing = true;
+    try {
+      if (t.id) {
+        await this._fetchFollowing(t, Infinity, null);
+      } else {
+        const page = await this._http('GET', `${this._historyPath(t)}${query({ limit: this._roomHistoryLimit })}`);
+        if (!this._current(t)) return;
+        const newest = page.messages[0];
+        if (newest) this._baselineTo(t, newest.seq, newest.messageId);
+        this._deliverPage(page.messages);
+      }
+    } catch (err) {
+      // Leaving while the page was on its way is no error.
+      if (this._current(t)) this._emit('error', err);
+    } finally {
+      t.syncing = false;
+      if (this._current(t)) this._holeCheck(t);
     }
   }
 
@@ -593,17 +858,19 @@ export class MiniChat {
       if (f.code === 'rate-limited' && SENDS.has(p.frame.action) && p.rateRetries < this._rateLimitRetries) {
         p.rateRetries += 1;
         p.written = false;
+        // The server says how long; older servers do not.
         p.timer = setTimeout(() => {
           if (this._pending.get(p.frame.id) === p && this._ready) this._write(p);
-        }, this._rateLimitRetryMs * p.rateRetries);
+        }, f.retryAfterMs ?? this._rateLimitRetryMs * p.rateRetries);
         return true;
       }
       this._pending.delete(f.id);
-      p.reject(new MiniChatError(f.code, f.message, { frame: f }));
+      p.reject(new MiniChatError(f.code, f.message, { frame: f, retryAfterMs: f.retryAfterMs }));
       return true;
     }
     this._pending.delete(f.id);
     if (f.type === 'ack' && f.messageId && SENDS.has(p.frame.action)) this._acked(p.frame, f);
+    if (f.type === 'presence-state') for (const u of f.users || []) this._notePresence(u, true);
     p.resolve(f);
     return true;
   }
@@ -613,10 +880,12 @@ export class MiniChat {
   }
 
   sendPrivate(to, content, { id } = {}) {
+    this._typingOut.delete(whereKey({ to }));
     return this._request({ action: 'private-message', to, content, id });
   }
 
   sendGroup(room, msg, { id } = {}) {
+    this._typingOut.delete(whereKey({ room }));
     return this._request({ action: 'group-message', room, msg, id });
   }
 
@@ -637,6 +906,20 @@ export class MiniChat {
       messageType: type.startsWith('image/') ? 'image' : 'file',
       id,
     });
+  }
+
+  // setAvatarImage: the same three steps with purpose "avatar", then reads
+  // this user back, since the ack does not say the new avatarUrl.
+  async setAvatarImage(file, { fileName, fileType } = {}) {
+    const name = fileName || file.name || 'avatar';
+    const type = fileType || file.type || '';
+    const up = await this._http('POST', '/api/files', { purpose: 'avatar', fileName: name, fileType: type, size: file.size });
+    await this._upload(up.upload, file, name);
+    await this._request({ action: 'avatar-updated', avatarFileKey: up.fileKey });
+    const s = this._session;
+    const me = (await this.searchUsers(s.username)).find((u) => u.userId === s.userId);
+    if (!me) throw new MiniChatError('not-found', 'this user was not found after the avatar change');
+    return me;
   }
 
   async _upload(upload, file, name) {
@@ -673,8 +956,125 @@ export class MiniChat {
 
   leaveRoom(room) {
     this._joined.delete(room);
-    this._versions.delete(room);
+    this._forgetRoom(room);
+    this._typingOut.delete(whereKey({ room }));
     return this._request({ action: 'leaveroom', room });
+  }
+
+  // Read markers: the server never moves a marker back, so a markRead at or
+  // below the one we know sends nothing.
+  async markRead(peerId, messageId) {
+    const t = this._peerTrack(peerId);
+    if (t.readUpTo && t.readUpTo >= messageId) return;
+    await this._request({ action: 'read', peerId, messageId });
+    if (!(t.readUpTo && t.readUpTo >= messageId)) t.readUpTo = messageId;
+  }
+
+  // Presence ---------------------------------------------------------------------
+
+  /** presence returns the last known presence of a subscribed user, or null. */
+  presence(userId) {
+    return this._presence.get(userId) || null;
+  }
+
+  // subscribePresence watches users for as long as the client lives (the
+  // SDK subscribes again after every reconnect). Users already watched cost
+  // no frame.
+  async subscribePresence(userIds) {
+    const ids = [...new Set(userIds)];
+    const fresh = ids.filter((id) => !this._presence.has(id));
+    for (const id of fresh) this._presence.set(id, null);
+    try {
+      await Promise.all(chunks(fresh, MAX_PRESENCE_IDS).map((c) => this._subscribe(c)));
+    } catch (err) {
+      for (const id of fresh) this._presence.delete(id);
+      throw err;
+    }
+    return ids.map((id) => this._presence.get(id) || { userId: id, online: false, lastSeen: null });
+  }
+
+  _subscribe(ids) {
+    return this._request({ action: 'subscribe-presence', userIds: ids });
+  }
+
+  async unsubscribePresence(userIds) {
+    const ids = [...new Set(userIds)].filter((id) => this._presence.has(id));
+    for (const id of ids) this._presence.delete(id);
+    if (!this._ready) return; // the next connection simply does not subscribe them
+    await Promise.all(chunks(ids, MAX_PRESENCE_IDS).map((c) => this._request({ action: 'unsubscribe-presence', userIds: c })));
+  }
+
+  // _notePresence keeps what we learn of a watched user and tells
+  // listeners when it changed (or when the server tells it anew).
+  _notePresence(u, always) {
+    if (!this._presence.has(u.userId) || u.online === undefined) return;
+    const before = this._presence.get(u.userId);
+    const now = { userId: u.userId, online: !!u.online, lastSeen: u.lastSeen ?? null };
+    this._presence.set(u.userId, now);
+    if (always || !before || before.online !== now.online || before.lastSeen !== now.lastSeen) this._emit('presence', now);
+  }
+
+  // Typing -------------------------------------------------------------------------
+
+  // typing tells `where` ({to} or {room}) that this user is typing. Call it
+  // on every keystroke: `start` goes out at most every typingRepeatMs, which
+  // keeps the others' indicator alive (they drop it typingShowMs after the
+  // last start). Nothing is queued while disconnected: typing is of the
+  // moment.
+  typing(where) {
+    const key = whereKey(where);
+    const last = this._typingOut.get(key);
+    const now = Date.now();
+    if (last !== undefined && now - last < this._typingRepeatMs) return;
+    if (this._sendTyping(where, 'start')) this._typingOut.set(key, now);
+  }
+
+  // stopTyping says this user stopped (cleared the input, left the
+  // conversation); nothing goes out unless a start may still show. A send
+  // needs no stop: receivers drop the indicator when the message arrives.
+  stopTyping(where) {
+    const key = whereKey(where);
+    if (!this._typingOut.has(key)) return;
+    this._typingOut.delete(key);
+    this._sendTyping(where, 'stop');
+  }
+
+  _sendTyping({ to, room }, state) {
+    if (!this._ready) return false;
+    return this._send(this._ws, room ? { action: 'typing', room, state } : { action: 'typing', to, state });
+  }
+
+  // Others' typing: `start` shows for typingShowMs after the last one, then
+  // the SDK emits the `stop` that never came (expired: true).
+  _typingFrame(f) {
+    if (!f.from || f.from === this.userId) return;
+    const key = `${f.room ? `r:${f.room}` : `p:${f.from}`}|${f.from}`;
+    const cur = this._typingIn.get(key);
+    if (f.state === 'start') {
+      const event = { type: 'typing', from: f.from, username: f.username, state: 'start' };
+      if (f.room) event.room = f.room;
+      else event.to = f.to;
+      if (cur) clearTimeout(cur.timer);
+      const timer = setTimeout(() => this._typingEnded(key, true), this._typingShowMs);
+      this._typingIn.set(key, { event, timer });
+      if (!cur) this._emit('typing', event);
+    } else if (f.state === 'stop' && cur) {
+      this._typingEnded(key, false);
+    }
+  }
+
+  _typingEnded(key, expired) {
+    const cur = this._typingIn.get(key);
+    if (!cur) return;
+    clearTimeout(cur.timer);
+    this._typingIn.delete(key);
+    this._emit('typing', { ...cur.event, state: 'stop', ...(expired ? { expired: true } : {}) });
+  }
+
+  // A message from someone ends their typing there.
+  _typingSpoke(m) {
+    if (PRIVATE.has(m.type)) this._typingEnded(`p:${m.from}|${m.from}`, false);
+    else if (m.type === 'group-message') this._typingEnded(`r:${m.room}|${m.userId}`, false);
   }
 
   // Incoming frames --------------------------------------------------------------
@@ -702,22 +1102,38 @@ export class MiniChat {
         break;
       case 'full':
         this._joined.delete(f.room);
-        this._versions.delete(f.room);
+        this._forgetRoom(f.room);
         this._emit('full', f);
         break;
       case 'notice':
         if (f.event === 'leave' && f.userId === this.userId) {
           this._joined.delete(f.room);
-          this._versions.delete(f.room);
+          this._forgetRoom(f.room);
+        } else {
+          this._roomTrack(f.room, f.epoch);
         }
         this._emit('notice', f);
         break;
+      case 'presence':
+        this._notePresence(f, false);
+        break;
+      case 'typing':
+        this._typingFrame(f);
+        break;
+      case 'read':
+        if (f.by === this.userId) {
+          const t = this._peerTrack(f.chatWith);
+          if (!(t.readUpTo && t.readUpTo >= f.messageId)) t.readUpTo = f.messageId;
+        }
+        this._emit('read', f);
+        break;
       case 'error':
-        if (!isReply) this._emit('error', new MiniChatError(f.code, f.message, { frame: f }));
+        if (!isReply) this._emit('error', new MiniChatError(f.code, f.message, { frame: f, retryAfterMs: f.retryAfterMs }));
         break;
       case 'ack':
       case 'pong':
       case 'login-ok':
+      case 'presence-state':
         break;
       default:
         this._emit(f.type, f);
@@ -726,31 +1142,33 @@ export class MiniChat {
   }
 
   // The reply to our own join is authoritative (a room that emptied while
-  // we were away starts again from version 0); pushed updates count only
-  // when newer than what we have.
+  // we were away starts again, in a new epoch); pushed updates count only
+  // when newer than what we have in the same epoch. Every join reply is
+  // followed by fetching what the room said meanwhile.
   _update(f, isJoinReply) {
+    this._roomTrack(f.room, f.epoch);
     const have = this._versions.get(f.room);
-    if (!isJoinReply && have !== undefined && f.version <= have) return;
-    this._versions.set(f.room, f.version);
+    const sameEpoch = have && (!f.epoch || !have.epoch || have.epoch === f.epoch); // a v1 server names none
+    if (!isJoinReply && sameEpoch && f.version <= have.version) return;
+    this._versions.set(f.room, { epoch: f.epoch, version: f.version });
     this._emit('update', f);
+    if (isJoinReply && this._joined.has(f.room)) this._syncRoom(f.room, f.epoch);
   }
 
-  // The sender's own copy of a group message comes before the ack; when a
-  // reconnect lost it (the resend is acked without a push), it is rebuilt
-  // from the request so the sender still sees what it said.
+  // A group send's ack comes before the room's echo of it; the message is
+  // delivered from the request at once (the echo is then a duplicate), so
+  // the sender sees what it said even when a reconnect lost the echo.
   _acked(req, ack) {
     if (req.action === 'group-message') {
-      if (!this._seen.has(ack.messageId)) {
-        const s = this._session || {};
-        this._deliver({
-          type: 'group-message', room: req.room, messageId: ack.messageId, msg: req.msg,
-          uname: s.username, userId: s.userId, at: ack.at,
-        });
-      }
+      const s = this._session || {};
+      this._deliver({
+        type: 'group-message', room: req.room, messageId: ack.messageId, msg: req.msg,
+        uname: s.username, userId: s.userId, at: ack.at, seq: ack.seq, epoch: ack.epoch,
+      });
       return;
     }
     this._markSeen(ack.messageId);
-    if (req.to) this._bump(req.to, ack.messageId);
+    if (req.to) this._saw(this._peerTrack(req.to), ack.seq, ack.messageId);
   }
 
   _markSeen(id) {
@@ -760,26 +1178,22 @@ export class MiniChat {
     return true;
   }
 
-  _bump(peer, id) {
-    if (!peer || !id) return;
-    const cur = this._lastSeen.get(peer);
-    if (!cur || id > cur) this._lastSeen.set(peer, id);
-    if (id > this._highWater) this._highWater = id;
-  }
-
   _peerOf(m) {
     return m.from === this.userId ? m.to : m.from;
   }
 
-  _remember(m) {
+  // _note records a message the caller was given in a history page.
+  _note(m) {
     this._markSeen(m.messageId);
-    if (PRIVATE.has(m.type)) this._bump(this._peerOf(m), m.messageId);
+    this._saw(this._trackOf(m), m.seq, m.messageId);
   }
 
   _deliver(m) {
-    if (!m.messageId || !this._markSeen(m.messageId)) return;
-    if (PRIVATE.has(m.type)) this._bump(this._peerOf(m), m.messageId);
-    if (m.deleted) return;
+    if (!m.messageId) return;
+    const fresh = this._markSeen(m.messageId);
+    this._saw(this._trackOf(m), m.seq, m.messageId);
+    if (!fresh || m.deleted) return;
+    this._typingSpoke(m);
     this._emit(m.type, m);
   }
 }
