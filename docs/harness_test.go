@@ -404,7 +404,7 @@ func (h *harness) event(method string, u *url.URL, headers map[string]string, bo
 // commonHeaders go on every answer, or on every answer to a browser; the
 // description of openapi.yaml covers them. Any other header an answer
 // carries must be documented on its response.
-var commonHeaders = []string{"cache-control", "content-type", "x-content-type-options", "access-control-allow-origin", "vary"}
+var commonHeaders = []string{"cache-control", "content-type", "x-content-type-options", "access-control-allow-origin", "access-control-expose-headers", "vary"}
 
 // checkAnswer checks an HTTP answer of op against its documented response
 // (status, headers, body) and returns the body, decoded (nil when there is

@@ -120,6 +120,7 @@ func (h *HTTP) respond(ev events.APIGatewayV2HTTPRequest, status int, body any) 
 	}}
 	if o := header(ev.Headers, "Origin"); o != "" && h.origins.Allowed(o) {
 		resp.Headers["Access-Control-Allow-Origin"] = o
+		resp.Headers["Access-Control-Expose-Headers"] = "Retry-After"
 		resp.Headers["Vary"] = "Origin"
 	}
 	if r, ok := body.(redirect); ok {
