@@ -21,7 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/minichatbar/minichat/infra/samtemplate"
+	"github.com/minichatbar/minichat/pkg/apigwpush"
 	"github.com/minichatbar/minichat/pkg/app"
+	"github.com/minichatbar/minichat/pkg/awsconf"
 	"github.com/minichatbar/minichat/pkg/awsconf/awslocal"
 	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/edge"
@@ -60,6 +62,11 @@ type Options struct {
 	// still comes from the environment. Tests against moto_server use it
 	// to send moto one request at a time (see pkg/testenv/moto.Config).
 	AWSHTTPClient aws.HTTPClient
+	// PushEndpoint, when set, makes pushes go through the AWS SDK's
+	// Management API client (as on Lambda) instead of a function call: it
+	// gets the gateway's own Management API endpoint and returns the one
+	// to use (the same, or a proxy in front of it, as the fault tests do).
+	PushEndpoint func(gateway string) string
 }
 
 // Server is a running local stack.
@@ -146,7 +153,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	pusher := &localpush.GatewayPusher{}
+	local := &localpush.GatewayPusher{}
+	var pusher chat.Pusher = local
+	if opts.PushEndpoint != nil {
+		pushCfg := awsCfg.Copy()
+		pushCfg.HTTPClient = awsconf.HTTPClient()
+		pusher = apigwpush.NewFromConfig(pushCfg, opts.PushEndpoint(s.URL+localgw.DefaultWebSocketPath))
+	}
 	metrics := prom.New()
 	mux.Handle("/metrics", metrics.Handler())
 	a, err := app.New(app.Config{
@@ -178,7 +191,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	pusher.Gateway = s.gw
+	local.Gateway = s.gw
 	s.http = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.done <- s.http.Serve(ln) }()
 	return s, nil
