@@ -149,18 +149,16 @@ func (t *chatTerminal) event(ev client.Event) {
 	switch e := ev.(type) {
 	case client.PrivateMessage:
 		t.learn(e.From, e.FromName)
-		mark := ""
-		if e.CatchUp {
-			mark = " (missed)"
-		}
-		t.printf("%s -> %s: %s%s", t.name(e.From), t.name(e.To), messageText(e.ChatMessage), mark)
+		t.printf("%s -> %s: %s%s", t.name(e.From), t.name(e.To), messageText(e.ChatMessage), missed(e.CatchUp))
 	case client.GroupMessage:
 		t.learn(e.UserID, e.Uname)
 		who := e.Uname
 		if e.UserID == t.me {
 			who = "you"
 		}
-		t.printf("[%s] %s: %s", e.Room, who, e.Msg)
+		t.printf("[%s] %s: %s%s", e.Room, who, e.Msg, missed(e.CatchUp))
+	case client.RoomReset:
+		t.printf("[%s] * the room was emptied and opened again", e.Room)
 	case client.RoomNotice:
 		t.learn(e.UserID, e.Username)
 		t.printf("[%s] * %s", e.Room, e.Text)
@@ -196,6 +194,13 @@ func (t *chatTerminal) event(ev client.Event) {
 			t.printf("* caught up on %d missed messages", e.Messages)
 		}
 	}
+}
+
+func missed(catchUp bool) string {
+	if catchUp {
+		return " (missed)"
+	}
+	return ""
 }
 
 func messageText(m protocol.ChatMessage) string {

@@ -19,7 +19,9 @@ const maxErrorBody = 64 << 10
 
 // HistoryQuery selects a page of history: Before pages back from a
 // message id, After pages forward (for catching up); both empty is the
-// newest page. Limit is 1..100 (0: the server's default, 50).
+// newest page. Either way a page is newest first. Limit is 1..100 (0: the
+// server's default, 50). A cursor must be a message id of that history,
+// else the server answers bad-request.
 type HistoryQuery struct {
 	Before, After string
 	Limit         int
@@ -47,7 +49,8 @@ func (c *Client) authenticate(ctx context.Context, path, username, password stri
 }
 
 // Conversations lists this user's conversations, most recent first, with
-// their last message and unread count.
+// the peer (and whether they are online, when last seen), the last
+// message, the unread count and both read markers.
 func (c *Client) Conversations(ctx context.Context) ([]protocol.ConversationInfo, error) {
 	var out []protocol.ConversationInfo
 	err := c.call(ctx, http.MethodGet, "/api/conversations", nil, nil, &out, true)
@@ -55,9 +58,20 @@ func (c *Client) Conversations(ctx context.Context) ([]protocol.ConversationInfo
 }
 
 // History returns one page of the conversation with peerID, newest first;
-// Next is the cursor of the following page in the same direction. A page
-// fetched without Before marks the conversation read.
+// Next is the cursor of the following page in the same direction. Reading
+// history marks nothing read: MarkRead does.
 func (c *Client) History(ctx context.Context, peerID string, q HistoryQuery) (protocol.MessagePage, error) {
+	return c.history(ctx, "/api/conversations/"+url.PathEscape(peerID)+"/messages", q)
+}
+
+// RoomHistory returns one page of the messages of room's current epoch,
+// like History. Only a user seated in the room may read it (else a
+// forbidden *Error); messages are kept at least 24 hours.
+func (c *Client) RoomHistory(ctx context.Context, room string, q HistoryQuery) (protocol.MessagePage, error) {
+	return c.history(ctx, "/api/rooms/"+url.PathEscape(room)+"/messages", q)
+}
+
+func (c *Client) history(ctx context.Context, path string, q HistoryQuery) (protocol.MessagePage, error) {
 	v := url.Values{}
 	if q.Before != "" {
 		v.Set("before", q.Before)
@@ -69,7 +83,7 @@ func (c *Client) History(ctx context.Context, peerID string, q HistoryQuery) (pr
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
 	var page protocol.MessagePage
-	err := c.call(ctx, http.MethodGet, "/api/conversations/"+url.PathEscape(peerID)+"/messages", v, nil, &page, true)
+	err := c.call(ctx, http.MethodGet, path, v, nil, &page, true)
 	return page, err
 }
 
@@ -81,7 +95,7 @@ func (c *Client) SearchUsers(ctx context.Context, prefix string) ([]protocol.Use
 	return out, err
 }
 
-// Room returns a room's seats and version.
+// Room returns a room's seats, epoch and version.
 func (c *Client) Room(ctx context.Context, room string) (protocol.RoomInfo, error) {
 	var out protocol.RoomInfo
 	err := c.call(ctx, http.MethodGet, "/api/rooms/"+url.PathEscape(room), nil, nil, &out, true)

@@ -43,7 +43,8 @@ func (k requestKind) internal() bool { return k == kindRejoin || k == kindHeartb
 type request struct {
 	id      string
 	kind    requestKind
-	room    string
+	room    string // of a join
+	to      string // of a private send
 	frame   []byte
 	seq     uint64
 	gen     uint64 // connection it was last written on; 0: to write again
@@ -70,7 +71,7 @@ func (c *Client) newRequestLocked(kind requestKind, f protocol.Request) *request
 		panic(fmt.Sprintf("client: encode request: %v", err)) // a Request of strings always encodes
 	}
 	c.seq++
-	r := &request{id: f.ID, kind: kind, room: f.Room, frame: data, seq: c.seq, done: make(chan struct{})}
+	r := &request{id: f.ID, kind: kind, room: f.Room, to: f.To, frame: data, seq: c.seq, done: make(chan struct{})}
 	if !kind.internal() {
 		r.reply = make(chan reply, 1)
 	}
@@ -212,31 +213,43 @@ func (c *Client) answer(h frameHead, data []byte) {
 	switch r.kind {
 	case kindSend:
 		if h.Type == protocol.TypeAck {
-			var a protocol.Ack
-			if json.Unmarshal(data, &a) == nil && a.MessageID != "" && a.Room == "" {
-				// The sender's own private message never comes back to
-				// this connection live; catch-up must not bring it
-				// either. A room echoes a message to every seat, the
-				// sender's included, so a room's ack marks nothing.
-				c.seen.add(a.MessageID)
-				c.noteTimeLocked(a.At)
-			}
+			c.ackedLocked(r, data)
 		}
 	case kindJoin:
-		if h.Type == protocol.TypeUpdate {
-			c.rooms[r.room] = struct{}{}
+		switch h.Type {
+		case protocol.TypeUpdate:
+			c.joined[r.room] = struct{}{}
+			c.seatedLocked(r.room)
 		}
 	case kindRejoin:
+		var lost error
 		switch h.Type {
+		case protocol.TypeUpdate:
+			c.seatedLocked(r.room)
 		case protocol.TypeFull:
-			delete(c.rooms, r.room)
-			c.events.push(RoomLost{Room: r.room, Err: ErrFull})
+			lost = ErrFull
 		case protocol.TypeError:
-			delete(c.rooms, r.room)
-			c.events.push(RoomLost{Room: r.room, Err: &Error{Code: h.Code, Message: h.Message}})
+			lost = &Error{Code: h.Code, Message: h.Message}
+		}
+		if lost != nil {
+			delete(c.joined, r.room)
+			c.dropRoomLocked(r.room)
+			c.events.push(RoomLost{Room: r.room, Err: lost})
 		}
 	}
 	c.finish(r, reply{typ: h.Type, data: data})
+}
+
+// ackedLocked accounts for the seq of a private message this client sent:
+// it never comes back to this connection live. A room echoes a message to
+// every seat, the sender's included, so a room's ack is left to the echo.
+func (c *Client) ackedLocked(r *request, data []byte) {
+	var a protocol.Ack
+	if json.Unmarshal(data, &a) != nil || a.MessageID == "" || a.Room != "" {
+		return
+	}
+	m := protocol.ChatMessage{MessageID: a.MessageID, Seq: a.Seq, At: a.At, From: c.session.UserID, To: r.to}
+	c.offerLocked(c.convLocked(r.to), entry{m: m, own: true})
 }
 
 // retryLocked schedules a send refused for a passing reason to be written
@@ -290,7 +303,9 @@ func (c *Client) send(ctx context.Context, f protocol.Request) (protocol.Ack, er
 
 // JoinRoom takes a seat in room (keeping the one this user already holds)
 // and returns the room's seats; ErrFull when all eight are taken. The
-// client re-joins the room after every reconnect until LeaveRoom.
+// client re-joins the room after every reconnect until LeaveRoom, and
+// fetches the room's messages it missed meanwhile. What was said before
+// this client sat down is not delivered; RoomHistory reads it.
 func (c *Client) JoinRoom(ctx context.Context, room string) (protocol.Update, error) {
 	rep, err := c.do(ctx, kindJoin, protocol.Request{Action: protocol.ActionJoinRoom, Room: room})
 	if err != nil {
@@ -304,6 +319,14 @@ func (c *Client) JoinRoom(ctx context.Context, room string) (protocol.Update, er
 		if err := json.Unmarshal(rep.data, &u); err != nil {
 			return protocol.Update{}, fmt.Errorf("client: join %s: %w", room, err)
 		}
+		c.mu.Lock()
+		session := c.ctx
+		c.mu.Unlock()
+		go func() {
+			if err := c.afterJoin(session, room); err != nil {
+				c.log.Warn("minichat: reading a room's messages after joining failed", "room", room, "err", err)
+			}
+		}()
 		return u, nil
 	default:
 		return protocol.Update{}, fmt.Errorf("client: join %s: unexpected answer %q", room, rep.typ)
@@ -314,9 +337,10 @@ func (c *Client) JoinRoom(ctx context.Context, room string) (protocol.Update, er
 // re-joining it at once.
 func (c *Client) LeaveRoom(ctx context.Context, room string) error {
 	c.mu.Lock()
-	delete(c.rooms, room)
-	// The room's version starts again from 0 if everyone leaves.
-	delete(c.versions, room)
+	delete(c.joined, room)
+	// Without a seat, this client is told nothing of the room: what it
+	// held goes stale.
+	c.dropRoomLocked(room)
 	c.mu.Unlock()
 	_, err := c.do(ctx, kindOther, protocol.Request{Action: protocol.ActionLeaveRoom, Room: room})
 	return err
