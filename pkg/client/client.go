@@ -337,13 +337,17 @@ func (c *Client) serve(conn *websocket.Conn, reconnect bool) error {
 	c.conn = conn
 	c.gen++
 	gen := c.gen
+	now := time.Now()
 	var resend []*request
 	for _, r := range c.pending {
-		if r.kind.internal() {
+		switch {
+		case r.kind.internal():
 			c.finish(r, reply{err: errConnectionLost})
-			continue
+		case r.notBefore.After(now):
+			// Refused as rate-limited: its retry timer writes it.
+		default:
+			resend = append(resend, r)
 		}
-		resend = append(resend, r)
 	}
 	slices.SortFunc(resend, func(a, b *request) int { return cmp.Compare(a.seq, b.seq) })
 	rejoin := make([]*request, 0, len(c.joined))
@@ -402,10 +406,11 @@ func (c *Client) heartbeat(lost <-chan struct{}) {
 
 // frameHead is what every server frame is first read as.
 type frameHead struct {
-	Type    string `json:"type"`
-	ID      string `json:"id"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Type         string `json:"type"`
+	ID           string `json:"id"`
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	RetryAfterMs int64  `json:"retryAfterMs"`
 }
 
 func (c *Client) read(conn *websocket.Conn) error {

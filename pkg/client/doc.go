@@ -21,7 +21,9 @@
 //     messages);
 //   - re-joining, after a reconnect, the rooms this client had joined, and
 //     delivering a room update only when its version is higher than the
-//     last one seen for that room in its epoch.
+//     last one seen for that room in its epoch;
+//   - waiting as long as the server asks (retryAfterMs, Retry-After) before
+//     trying a rate-limited request again.
 //
 // # Events
 //
@@ -41,12 +43,15 @@
 // A request made while the client is reconnecting waits for the next
 // connection, and one written on a connection that is lost before its
 // answer comes is written again on the next one: callers see a slow answer,
-// not an error. A send answered `rate-limited` is retried with the same id
-// after a short pause, and one answered `internal` a few times, so a burst
+// not an error. A request answered `rate-limited` (it was not carried
+// out) is written again with the same id once the retryAfterMs the server
+// gave has passed, and a send answered `internal` a few times, so a burst
 // of sends (such as the resends after a reconnect) is paced rather than
-// dropped. The context of each call bounds the whole wait; a call given up
-// that way may still have been stored by the server, and catch-up delivers
-// it like a message sent from another device.
+// dropped. HTTP calls with a token answered 429 are made again after their
+// Retry-After, unless the caller's context would end first (then the 429
+// is returned). The context of each call bounds the whole wait; a send
+// given up that way may still have been stored by the server, and
+// catch-up delivers it like a message sent from another device.
 //
 // # Ordering and missed messages
 //

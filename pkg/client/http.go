@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/minichatbar/minichat/pkg/protocol"
 )
@@ -102,7 +103,14 @@ func (c *Client) Room(ctx context.Context, room string) (protocol.RoomInfo, erro
 	return out, err
 }
 
-// call makes one HTTP API request; an error answer becomes *Error.
+// defaultRetryAfter is the wait after a 429 that does not say how long.
+const defaultRetryAfter = time.Second
+
+// call makes one HTTP API request; an error answer becomes *Error. A call
+// with a token answered 429 is made again after the Retry-After the
+// server asked for, as long as ctx allows: a 429 means the request was not
+// carried out. Register and login are not: their 429 lasts the rest of a
+// minute of failed attempts, which a user would rather be told.
 func (c *Client) call(ctx context.Context, method, path string, query url.Values, body, out any, auth bool) error {
 	// path comes escaped (its segments through url.PathEscape).
 	u := *c.base
@@ -113,47 +121,90 @@ func (c *Client) call(ctx context.Context, method, path string, query url.Values
 	}
 	u.Path = p
 	u.RawQuery = query.Encode()
-	var rd io.Reader
+	var payload []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		if payload, err = json.Marshal(body); err != nil {
 			return fmt.Errorf("client: %s %s: %w", method, path, err)
 		}
-		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	for {
+		wait, err := c.callOnce(ctx, method, u.String(), payload, out, auth)
+		if wait == 0 || !auth {
+			return err
+		}
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+			return err // the caller cannot wait that long
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+// callOnce makes one attempt of call; wait is set when the server
+// answered 429, to how long it asked to wait.
+func (c *Client) callOnce(ctx context.Context, method, u string, payload []byte, out any, auth bool) (wait time.Duration, err error) {
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return fmt.Errorf("client: %s %s: %w", method, path, err)
+		return 0, fmt.Errorf("client: %s %s: %w", method, u, err)
 	}
-	if body != nil {
+	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	if auth {
 		token := c.Session().Token
 		if token == "" {
-			return ErrNoToken
+			return 0, ErrNoToken
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.o.httpClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("client: %s %s: %w", method, path, err)
+		return 0, fmt.Errorf("client: %s %s: %w", method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		var he protocol.HTTPError
-		if json.Unmarshal(b, &he) != nil || he.Code == "" {
-			he = protocol.HTTPError{Code: codeOfStatus(resp.StatusCode), Message: strings.TrimSpace(string(b))}
+		err := errorOf(resp)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			wait = retryAfter(resp.Header.Get("Retry-After"))
 		}
-		return &Error{Code: he.Code, Message: he.Message, Status: resp.StatusCode}
+		return wait, err
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
+		return 0, nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("client: %s %s: decode answer: %w", method, path, err)
+		return 0, fmt.Errorf("client: %s %s: decode answer: %w", method, req.URL.Path, err)
 	}
-	return nil
+	return 0, nil
+}
+
+// errorOf reads an HTTP error answer as *Error.
+func errorOf(resp *http.Response) *Error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var he protocol.HTTPError
+	if json.Unmarshal(b, &he) != nil || he.Code == "" {
+		he = protocol.HTTPError{Code: codeOfStatus(resp.StatusCode), Message: strings.TrimSpace(string(b))}
+	}
+	return &Error{Code: he.Code, Message: he.Message, Status: resp.StatusCode}
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(h string) time.Duration {
+	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && s >= 0 {
+		return max(time.Duration(s)*time.Second, time.Millisecond)
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(time.Until(t), time.Millisecond)
+	}
+	return defaultRetryAfter
 }

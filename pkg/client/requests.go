@@ -41,19 +41,20 @@ func (k requestKind) internal() bool { return k == kindRejoin || k == kindHeartb
 
 // request is a frame waiting for its answer.
 type request struct {
-	id      string
-	kind    requestKind
-	room    string // of a join
-	to      string // of a private send
-	frame   []byte
-	seq     uint64
-	gen     uint64 // connection it was last written on; 0: to write again
-	writes  int
-	retries int // of a send answered `internal`
-	limited int // times a send was answered `rate-limited`
-	timer   *time.Timer
-	reply   chan reply // nil for internal requests
-	done    chan struct{}
+	id        string
+	kind      requestKind
+	room      string // of a join
+	to        string // of a private send
+	frame     []byte
+	seq       uint64
+	gen       uint64 // connection it was last written on; 0: to write again
+	writes    int
+	retries   int       // of a send answered `internal`
+	limited   int       // times it was answered `rate-limited` without a wait
+	notBefore time.Time // when a rate-limited request may be written again
+	timer     *time.Timer
+	reply     chan reply // nil for internal requests
+	done      chan struct{}
 }
 
 type reply struct {
@@ -207,7 +208,7 @@ func (c *Client) answer(h frameHead, data []byte) {
 	if r == nil {
 		return
 	}
-	if h.Type == protocol.TypeError && r.kind == kindSend && c.retryLocked(r, h.Code) {
+	if h.Type == protocol.TypeError && c.retryLocked(r, h) {
 		return
 	}
 	switch r.kind {
@@ -252,27 +253,35 @@ func (c *Client) ackedLocked(r *request, data []byte) {
 	c.offerLocked(c.convLocked(r.to), entry{m: m, own: true})
 }
 
-// retryLocked schedules a send refused for a passing reason to be written
-// again with the same id, and reports whether it did.
-func (c *Client) retryLocked(r *request, code string) bool {
+// retryLocked schedules a request refused for a passing reason to be
+// written again with the same id, and reports whether it did: any request
+// refused as rate-limited (it was not carried out), after the wait the
+// server asked for, and a send answered `internal` a few times.
+func (c *Client) retryLocked(r *request, h frameHead) bool {
 	var delay time.Duration
 	switch {
-	case code == protocol.CodeRateLimited:
-		// The server allows a few sends a second: wait about as long as
-		// a few of them take, longer when refused again.
+	case h.Code == protocol.CodeRateLimited && h.RetryAfterMs > 0:
+		delay = time.Duration(h.RetryAfterMs) * time.Millisecond
+		// Clients refused together should not all come back at once.
+		delay += rand.N(delay/10 + 1)
+	case h.Code == protocol.CodeRateLimited:
+		// A server that does not say how long: wait about as long as a
+		// few sends take, longer when refused again.
 		r.limited++
 		delay = 200 * time.Millisecond << min(r.limited-1, 3)
-	case code == protocol.CodeInternal && r.retries < maxInternalRetries:
+		delay += rand.N(delay/2 + 1)
+	case h.Code == protocol.CodeInternal && r.kind == kindSend && r.retries < maxInternalRetries:
 		r.retries++
 		delay = c.o.backoffMin << (r.retries - 1)
+		delay += rand.N(delay/2 + 1)
 	default:
 		return false
 	}
-	delay += rand.N(delay/2 + 1)
 	if r.timer != nil {
 		r.timer.Stop()
 	}
 	r.gen = 0
+	r.notBefore = time.Now().Add(delay)
 	r.timer = time.AfterFunc(delay, func() { c.write(r) })
 	return true
 }
