@@ -48,23 +48,26 @@ type Client struct {
 	log    *slog.Logger
 	events *eventQueue
 
-	mu       sync.Mutex
-	session  protocol.Session
-	state    state
-	stopErr  error
-	ctx      context.Context
-	cancel   context.CancelFunc
-	stopped  chan struct{}
-	conn     *websocket.Conn
-	gen      uint64 // counts connections; a request remembers the one it was written on
-	seq      uint64
-	pending  map[string]*request
-	joined   map[string]struct{}   // rooms to re-join after a reconnect
-	rooms    map[string]*roomState // by room
-	convs    map[string]*stream    // by peer
-	seen     *idSet
-	deleted  *idSet
-	caughtUp int // catch-up messages delivered, for CaughtUp
+	mu        sync.Mutex
+	session   protocol.Session
+	state     state
+	stopErr   error
+	ctx       context.Context
+	cancel    context.CancelFunc
+	stopped   chan struct{}
+	conn      *websocket.Conn
+	gen       uint64 // counts connections; a request remembers the one it was written on
+	seq       uint64
+	pending   map[string]*request
+	joined    map[string]struct{}   // rooms to re-join after a reconnect
+	rooms     map[string]*roomState // by room
+	convs     map[string]*stream    // by peer
+	presence  map[string]struct{}   // users to re-subscribe to after a reconnect
+	typingOut map[Target]stopper    // repeats of this user's typing starts
+	typingIn  map[typingKey]*typist // others typing to this user or in its rooms
+	seen      *idSet
+	deleted   *idSet
+	caughtUp  int // catch-up messages delivered, for CaughtUp
 
 	// wmu orders writes, so that what is resent after a reconnect goes
 	// before new requests.
@@ -96,8 +99,9 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	return &Client{
 		o: o, base: base, wsURL: ws, log: o.logger, events: newEventQueue(),
 		pending: map[string]*request{}, joined: map[string]struct{}{}, rooms: map[string]*roomState{},
-		convs: map[string]*stream{},
-		seen:  newIDSet(seenCapacity), deleted: newIDSet(seenCapacity),
+		convs: map[string]*stream{}, presence: map[string]struct{}{},
+		typingOut: map[Target]stopper{}, typingIn: map[typingKey]*typist{},
+		seen: newIDSet(seenCapacity), deleted: newIDSet(seenCapacity),
 	}, nil
 }
 
@@ -328,9 +332,9 @@ func (e *dialError) Error() string {
 
 func (e *dialError) Unwrap() error { return e.err }
 
-// serve publishes conn, writes what it owes the server (re-joins and the
-// requests not yet answered), runs the heartbeat and catch-up, and returns
-// when conn ends.
+// serve publishes conn, writes what it owes the server (re-joins,
+// re-subscriptions and the requests not yet answered), runs the heartbeat
+// and catch-up, and returns when conn ends.
 func (c *Client) serve(conn *websocket.Conn, reconnect bool) error {
 	c.wmu.Lock()
 	c.mu.Lock()
@@ -354,11 +358,15 @@ func (c *Client) serve(conn *websocket.Conn, reconnect bool) error {
 	for _, room := range slices.Sorted(maps.Keys(c.joined)) {
 		rejoin = append(rejoin, c.newRequestLocked(kindRejoin, protocol.Request{Action: protocol.ActionJoinRoom, Room: room}))
 	}
+	var resubscribe []*request
+	for ids := range slices.Chunk(slices.Sorted(maps.Keys(c.presence)), maxPresenceIDs) {
+		resubscribe = append(resubscribe, c.newRequestLocked(kindResubscribe, protocol.Request{Action: protocol.ActionSubscribePresence, UserIDs: ids}))
+	}
 	c.mu.Unlock()
 
 	readDone := make(chan error, 1)
 	go func() { readDone <- c.read(conn) }()
-	for _, r := range slices.Concat(rejoin, resend) {
+	for _, r := range slices.Concat(rejoin, resubscribe, resend) {
 		c.writeLocked(conn, gen, r)
 	}
 	c.wmu.Unlock()
@@ -434,7 +442,7 @@ func (c *Client) handle(data []byte) {
 		return
 	}
 	switch h.Type {
-	case protocol.TypeAck, protocol.TypeError, protocol.TypePong, protocol.TypeLoginOK, protocol.TypeFull:
+	case protocol.TypeAck, protocol.TypeError, protocol.TypePong, protocol.TypeLoginOK, protocol.TypePresenceState, protocol.TypeFull:
 		c.answer(h, data)
 	case protocol.TypeUpdate:
 		var u protocol.Update
@@ -478,6 +486,21 @@ func (c *Client) handle(data []byte) {
 			c.roomLocked(n.Room, n.Epoch)
 			c.events.push(RoomNotice{n})
 			c.mu.Unlock()
+		}
+	case protocol.TypePresence:
+		var p protocol.Presence
+		if c.decode(data, &p) {
+			c.events.push(Presence{p.PresenceInfo})
+		}
+	case protocol.TypeTyping:
+		var t protocol.Typing
+		if c.decode(data, &t) {
+			c.typingFrame(t)
+		}
+	case protocol.TypeRead:
+		var r protocol.Read
+		if c.decode(data, &r) {
+			c.events.push(Read{r})
 		}
 	case "":
 		// API Gateway's own error frames ({"message": ...}) name no

@@ -3,7 +3,8 @@
 // guarantees an app developer should not have to rebuild:
 //
 //   - Register, Login and the HTTP helpers (Conversations, History,
-//     RoomHistory, SearchUsers, Room);
+//     RoomHistory, SearchUsers, Room, and ResolveURL for the links they
+//     give, such as avatarUrl);
 //   - Dial with the token, then automatic reconnection with exponential
 //     backoff and jitter until Close (or the context given to Dial ends);
 //   - a heartbeat ping, which keeps the connection under API Gateway's idle
@@ -22,6 +23,13 @@
 //   - re-joining, after a reconnect, the rooms this client had joined, and
 //     delivering a room update only when its version is higher than the
 //     last one seen for that room in its epoch;
+//   - subscribing again, after a reconnect, to the presence of the users
+//     this client watches (SubscribePresence);
+//   - typing indicators both ways: Typing repeats start every 3 s while
+//     the user types, and Typing events end by themselves 6 s after the
+//     last start;
+//   - read receipts (MarkRead, Read events) and image avatars
+//     (UploadAvatar: the upload request, the upload, the announcement);
 //   - waiting as long as the server asks (retryAfterMs, Retry-After) before
 //     trying a rate-limited request again.
 //
@@ -30,13 +38,13 @@
 // Pushed frames reach the application through one channel, Events. Each
 // value is one of the event types of this package (PrivateMessage,
 // GroupMessage, MessageDeleted, AvatarUpdated, RoomUpdate, RoomNotice,
-// RoomReset, RoomLost, Connected, Disconnected, CaughtUp); a type switch
-// tells them apart. The channel is fed from an
+// RoomReset, RoomLost, Presence, Typing, Read, Connected, Disconnected,
+// CaughtUp); a type switch tells them apart. The channel is fed from an
 // unbounded queue, so a slow reader never stalls the connection (and its
-// heartbeat), but it must keep reading: the queue grows until it does. The
-// channel is closed when the client stops: at once on Close (dropping what
-// was not received), after the last queued event when the context given
-// to Dial ends or the server refuses the token.
+// heartbeat), but it must keep reading: the queue grows until it does.
+// The channel is closed when the client stops: at once on Close (dropping
+// what was not received), after the last queued event when the context
+// given to Dial ends or the server refuses the token.
 //
 // # Sends and reconnects
 //

@@ -98,6 +98,32 @@ type CaughtUp struct {
 	Err      error
 }
 
+// Presence tells whether a user this client subscribed to (see
+// SubscribePresence) is online. It comes when they go online or offline,
+// and after every reconnect, for each subscribed user, with their state
+// then.
+type Presence struct {
+	protocol.PresenceInfo
+}
+
+// Typing tells that a user started or stopped typing to this user (To) or
+// in a room (Room). It comes once per start: repeated starts only keep the
+// indicator alive. A start not followed, within TypingExpiry, by another
+// start ends with a Typing of State "stop" and Expired set; so does a
+// message from that user there, without Expired.
+type Typing struct {
+	protocol.Typing
+	Expired bool
+}
+
+// Read tells that By read the conversation with ChatWith up to and
+// including MessageID: the peer read this user's messages (By is the
+// peer), or this user read the peer's on another connection (By is this
+// user).
+type Read struct {
+	protocol.Read
+}
+
 func (PrivateMessage) event() {}
 func (GroupMessage) event()   {}
 func (MessageDeleted) event() {}
@@ -109,6 +135,9 @@ func (RoomLost) event()       {}
 func (Connected) event()      {}
 func (Disconnected) event()   {}
 func (CaughtUp) event()       {}
+func (Presence) event()       {}
+func (Typing) event()         {}
+func (Read) event()           {}
 
 // eventQueue feeds out from an unbounded queue, so that the reader of the
 // socket never waits for the application.

@@ -103,6 +103,21 @@ func (c *Client) Room(ctx context.Context, room string) (protocol.RoomInfo, erro
 	return out, err
 }
 
+// ResolveURL turns a link the HTTP API gave relative to itself (an
+// avatarUrl, /api/users/{id}/avatar?v=...) into one to fetch: below the
+// base URL, as the paths of the API's calls are. An absolute link is
+// returned as it is.
+func (c *Client) ResolveURL(ref string) (string, error) {
+	u, err := url.Parse(ref)
+	if err != nil {
+		return "", fmt.Errorf("client: %w", err)
+	}
+	if u.IsAbs() || u.Host != "" {
+		return ref, nil
+	}
+	return strings.TrimRight(c.base.String(), "/") + "/" + strings.TrimLeft(ref, "/"), nil
+}
+
 // defaultRetryAfter is the wait after a 429 that does not say how long.
 const defaultRetryAfter = time.Second
 

@@ -34,6 +34,7 @@ type options struct {
 	dialTimeout    time.Duration
 	gapGrace       time.Duration
 	logger         *slog.Logger
+	clock          clock
 }
 
 func defaultOptions() options {
@@ -46,6 +47,7 @@ func defaultOptions() options {
 		dialTimeout:    DefaultDialTimeout,
 		gapGrace:       DefaultGapGrace,
 		logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		clock:          realClock{},
 	}
 }
 

@@ -175,7 +175,7 @@ func (c *Client) armGraceLocked(st *stream) {
 }
 
 // emitLocked shows one message: this client's own sends only count as
-// delivered.
+// delivered, and a message from someone ends their typing there.
 func (c *Client) emitLocked(st *stream, e entry) {
 	m := e.m
 	switch {
@@ -183,11 +183,13 @@ func (c *Client) emitLocked(st *stream, e entry) {
 		c.seen.add(m.MessageID)
 	case st.room != "":
 		if !m.Deleted && c.seen.add(m.MessageID) {
+			c.typingEndedLocked(m.UserID, m.Room)
 			c.countCatchUpLocked(e.catchUp)
 			c.events.push(GroupMessage{ChatMessage: m, CatchUp: e.catchUp})
 		}
 	default:
 		if c.deliverPrivateLocked(m, e.catchUp) && !m.Deleted {
+			c.typingEndedLocked(m.From, "")
 			c.countCatchUpLocked(e.catchUp)
 		}
 	}

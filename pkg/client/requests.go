@@ -29,22 +29,27 @@ var errConnectionLost = errors.New("client: connection lost")
 type requestKind int
 
 const (
-	kindOther     requestKind = iota
-	kindSend                  // idempotent by id; acks carry a messageId
-	kindJoin                  // joinroom by the application
-	kindRejoin                // joinroom after a reconnect
-	kindHeartbeat             // ping by the heartbeat
+	kindOther       requestKind = iota
+	kindSend                    // idempotent by id; acks carry a messageId
+	kindJoin                    // joinroom by the application
+	kindSubscribe               // subscribe-presence by the application
+	kindRejoin                  // joinroom after a reconnect
+	kindResubscribe             // subscribe-presence after a reconnect
+	kindHeartbeat               // ping by the heartbeat
 )
 
 // internal kinds are the client's own, made again for each connection.
-func (k requestKind) internal() bool { return k == kindRejoin || k == kindHeartbeat }
+func (k requestKind) internal() bool {
+	return k == kindRejoin || k == kindResubscribe || k == kindHeartbeat
+}
 
 // request is a frame waiting for its answer.
 type request struct {
 	id        string
 	kind      requestKind
-	room      string // of a join
-	to        string // of a private send
+	room      string   // of a join
+	to        string   // of a private send
+	ids       []string // of a presence subscription
 	frame     []byte
 	seq       uint64
 	gen       uint64 // connection it was last written on; 0: to write again
@@ -72,7 +77,7 @@ func (c *Client) newRequestLocked(kind requestKind, f protocol.Request) *request
 		panic(fmt.Sprintf("client: encode request: %v", err)) // a Request of strings always encodes
 	}
 	c.seq++
-	r := &request{id: f.ID, kind: kind, room: f.Room, to: f.To, frame: data, seq: c.seq, done: make(chan struct{})}
+	r := &request{id: f.ID, kind: kind, room: f.Room, to: f.To, ids: f.UserIDs, frame: data, seq: c.seq, done: make(chan struct{})}
 	if !kind.internal() {
 		r.reply = make(chan reply, 1)
 	}
@@ -206,6 +211,11 @@ func (c *Client) answer(h frameHead, data []byte) {
 	defer c.mu.Unlock()
 	r := c.pending[h.ID]
 	if r == nil {
+		if h.Type == protocol.TypeError && h.ID == "" {
+			// Typing frames carry no id (a dropped one gets no answer at
+			// all): their refusals come unnamed.
+			c.log.Warn("minichat: the server refused a request", "code", h.Code, "message", h.Message)
+		}
 		return
 	}
 	if h.Type == protocol.TypeError && c.retryLocked(r, h) {
@@ -236,6 +246,19 @@ func (c *Client) answer(h frameHead, data []byte) {
 			delete(c.joined, r.room)
 			c.dropRoomLocked(r.room)
 			c.events.push(RoomLost{Room: r.room, Err: lost})
+		}
+	case kindSubscribe:
+		if h.Type == protocol.TypePresenceState {
+			for _, id := range r.ids {
+				c.presence[id] = struct{}{}
+			}
+		}
+	case kindResubscribe:
+		var ps protocol.PresenceState
+		if h.Type == protocol.TypePresenceState && json.Unmarshal(data, &ps) == nil {
+			for _, p := range ps.Users {
+				c.events.push(Presence{p})
+			}
 		}
 	}
 	c.finish(r, reply{typ: h.Type, data: data})
@@ -299,6 +322,8 @@ func (c *Client) SendGroup(ctx context.Context, room, msg string) (protocol.Ack,
 }
 
 func (c *Client) send(ctx context.Context, f protocol.Request) (protocol.Ack, error) {
+	// The message ends this user's typing there.
+	c.stopTyping(ctx, Target{To: f.To, Room: f.Room})
 	rep, err := c.do(ctx, kindSend, f)
 	if err != nil {
 		return protocol.Ack{}, err
@@ -366,6 +391,15 @@ func (c *Client) DeleteMessage(ctx context.Context, messageID string) error {
 // WebSocket, which tells the users who share a room or a conversation.
 func (c *Client) SetAvatar(ctx context.Context, avatar string) error {
 	_, err := c.do(ctx, kindOther, protocol.Request{Action: protocol.ActionAvatarUpdated, Avatar: avatar})
+	return err
+}
+
+// MarkRead marks the conversation with peerID read up to and including
+// messageID, one of its messages (else a not-found *Error). The peer and
+// this user's other connections get a Read event; a marker never moves
+// back, so an older messageID changes nothing.
+func (c *Client) MarkRead(ctx context.Context, peerID, messageID string) error {
+	_, err := c.do(ctx, kindOther, protocol.Request{Action: protocol.ActionRead, PeerID: peerID, MessageID: messageID})
 	return err
 }
 
