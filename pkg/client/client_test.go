@@ -200,12 +200,13 @@ func TestJoinFullRoom(t *testing.T) {
 // the stored message, and the recipient must get it once.
 func TestResendAfterLostAck(t *testing.T) {
 	s := newStack(t, chat.Limits{})
-	p := newProxy(t, s.addr)
-	alice, aliceEvents := user(t, p.url(), "alice")
+	r := newRelay(t, s.srv)
+	alice, aliceEvents := user(t, r.url(), "alice")
 	bob, bobEvents := user(t, s.srv.URL, "bob")
 	bobID := bob.Session().UserID
 
-	p.mute.Store(true) // alice's frames reach the server, its answers do not
+	// Alice's frames reach the server, its answers do not.
+	r.dropFrames(func([]byte) bool { return true })
 	type result struct {
 		ack protocol.Ack
 		err error
@@ -217,8 +218,8 @@ func TestResendAfterLostAck(t *testing.T) {
 	}()
 	evs := bobEvents.wait(t, "the message", func(evs []client.Event) bool { return len(private(evs)) == 1 })
 	stored := private(evs)[0]
-	p.cut()
-	p.mute.Store(false)
+	r.cut()
+	r.dropFrames(func([]byte) bool { return false })
 	res := receive(t, "the resent message's ack", done)
 	if res.err != nil {
 		t.Fatal(res.err)
@@ -352,8 +353,8 @@ func TestCatchUp(t *testing.T) {
 // the client must take one again and get the room's messages.
 func TestRoomRejoin(t *testing.T) {
 	s := newStack(t, chat.Limits{})
-	p := newProxy(t, s.addr)
-	alice, aliceEvents := user(t, p.url(), "alice")
+	r := newRelay(t, s.srv)
+	alice, aliceEvents := user(t, r.url(), "alice")
 	bob, bobEvents := user(t, s.srv.URL, "bob")
 	ctx := bounded(t)
 	for _, c := range []*client.Client{alice, bob} {
@@ -361,7 +362,7 @@ func TestRoomRejoin(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p.cut()
+	r.cut()
 	bobEvents.wait(t, "alice leaving and coming back", func(evs []client.Event) bool {
 		var seq []string
 		for _, ev := range evs {
