@@ -85,8 +85,10 @@
 //     ends that catch-up.
 //   - A room's order starts when this client takes its seat: right after
 //     the join, the newest seq of the room's history is read as its
-//     baseline. What was said before is not delivered (RoomHistory reads
-//     it). A frame of a new epoch (the room was emptied and created again)
+//     baseline (the join's answer does not carry it). What was said before
+//     is not delivered (RoomHistory reads it); a message stored in the
+//     instant between the seat and that read still comes if pushed, but is
+//     not fetched if its push is lost. A frame of a new epoch (the room was emptied and created again)
 //     drops what was held for the room and comes after a RoomReset event.
 //   - Messages fetched from history have CatchUp set. De-duplication by
 //     messageId stays, for a message that is both pushed and fetched.
@@ -97,6 +99,9 @@
 //     what is held (History shows it deleted).
 //   - A hole that history cannot fill (messages expired, a server bug) is
 //     skipped, with a warning in the log, rather than stalling delivery.
+//     While history cannot be read at all, the messages after a hole wait
+//     (order comes first), and the fetch is tried again, less and less
+//     often, up to the reconnect backoff's maximum.
 //
 // A lost push is seen only when a later message of that conversation or
 // room arrives, or after the next reconnect; the server closes a
