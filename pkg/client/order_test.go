@@ -333,7 +333,15 @@ func TestNewEpochAfterRoomEmptied(t *testing.T) {
 		t.Fatal(err)
 	}
 	aliceEvents.wait(t, "the echo", func(evs []client.Event) bool { return slices.Contains(contents(evs), "old epoch") })
+	// She comes back only once the server has seen her go: a re-join
+	// before that would find her seat still hers, and the room alive.
+	r.refuse.Store(true)
 	r.cut()
+	waitUntil(t, "the room to be emptied", func() bool {
+		info, err := alice.Room(ctx, "solo")
+		return err == nil && countSeated(info.Seats) == 0
+	})
+	r.refuse.Store(false)
 	evs := aliceEvents.wait(t, "the reset", func(evs []client.Event) bool {
 		return count(evs, func(ev client.Event) bool { _, ok := ev.(client.RoomReset); return ok }) == 1
 	})
