@@ -25,13 +25,16 @@ const chatHelp = `commands:
   /room <text>         message to the current room
   /history <user>      the latest messages with a user
   /users <prefix>      find users
+  /who <user>...       who is online; tells when they come and go
   /help                this list
   /quit                leave`
 
 // chat is `minichat chat`: a line-oriented terminal chat on pkg/client. It
 // reads commands from in and prints them and every event as lines on out.
-// The password comes from MINICHAT_PASSWORD, or else is the first line of
-// in (typed visibly: the standard library cannot turn off echo).
+// Private messages it prints are marked read: a terminal shows each one as
+// it comes. The password comes from MINICHAT_PASSWORD, or else is the
+// first line of in (typed visibly: the standard library cannot turn off
+// echo).
 func chat(args []string, in io.Reader, out io.Writer) error {
 	fl := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fl.SetOutput(out)
@@ -75,7 +78,7 @@ func chat(args []string, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("chat: %w", err)
 	}
-	term := &chatTerminal{c: c, out: out, me: session.UserID, names: map[string]string{session.UserID: session.Username}, ids: map[string]string{session.Username: session.UserID}}
+	term := &chatTerminal{c: c, ctx: ctx, out: out, me: session.UserID, names: map[string]string{session.UserID: session.Username}, ids: map[string]string{session.Username: session.UserID}}
 	printed := make(chan struct{})
 	go func() {
 		defer close(printed)
@@ -107,8 +110,9 @@ func chat(args []string, in io.Reader, out io.Writer) error {
 
 // chatTerminal prints events and runs commands; both write to out.
 type chatTerminal struct {
-	c  *client.Client
-	me string
+	c   *client.Client
+	ctx context.Context // of the session
+	me  string
 
 	mu    sync.Mutex
 	out   io.Writer
@@ -149,18 +153,37 @@ func (t *chatTerminal) event(ev client.Event) {
 	switch e := ev.(type) {
 	case client.PrivateMessage:
 		t.learn(e.From, e.FromName)
-		mark := ""
-		if e.CatchUp {
-			mark = " (missed)"
+		t.printf("%s -> %s: %s%s", t.name(e.From), t.name(e.To), messageText(e.ChatMessage), missed(e.CatchUp))
+		if e.From != t.me {
+			// Nobody waits for this: a failed mark is only a stale tick on
+			// the other side.
+			go t.c.MarkRead(t.ctx, e.From, e.MessageID)
 		}
-		t.printf("%s -> %s: %s%s", t.name(e.From), t.name(e.To), messageText(e.ChatMessage), mark)
 	case client.GroupMessage:
 		t.learn(e.UserID, e.Uname)
 		who := e.Uname
 		if e.UserID == t.me {
 			who = "you"
 		}
-		t.printf("[%s] %s: %s", e.Room, who, e.Msg)
+		t.printf("[%s] %s: %s%s", e.Room, who, e.Msg, missed(e.CatchUp))
+	case client.Typing:
+		t.learn(e.From, e.Username)
+		if e.State != client.TypingStart {
+			return // the message, or silence, says it
+		}
+		if e.Room != "" {
+			t.printf("[%s] * %s is typing", e.Room, t.name(e.From))
+		} else {
+			t.printf("* %s is typing", t.name(e.From))
+		}
+	case client.Read:
+		if e.By != t.me {
+			t.printf("* %s read your messages", t.name(e.By))
+		}
+	case client.Presence:
+		t.printf("* %s", t.presence(e.PresenceInfo))
+	case client.RoomReset:
+		t.printf("[%s] * the room was emptied and opened again", e.Room)
 	case client.RoomNotice:
 		t.learn(e.UserID, e.Username)
 		t.printf("[%s] * %s", e.Room, e.Text)
@@ -195,6 +218,25 @@ func (t *chatTerminal) event(ev client.Event) {
 		} else if e.Messages > 0 {
 			t.printf("* caught up on %d missed messages", e.Messages)
 		}
+	}
+}
+
+func missed(catchUp bool) string {
+	if catchUp {
+		return " (missed)"
+	}
+	return ""
+}
+
+// presence says whether a user is online, or when they were last.
+func (t *chatTerminal) presence(p protocol.PresenceInfo) string {
+	switch {
+	case p.Online:
+		return t.name(p.UserID) + " is online"
+	case p.LastSeen == nil:
+		return t.name(p.UserID) + " was never online"
+	default:
+		return t.name(p.UserID) + " is offline, last seen " + *p.LastSeen
 	}
 }
 
@@ -278,6 +320,25 @@ func (t *chatTerminal) command(ctx context.Context, line string) (bool, error) {
 			return false, errors.New("usage: /history <user>")
 		}
 		return false, t.history(ctx, rest)
+	case "/who":
+		if rest == "" {
+			return false, errors.New("usage: /who <user>...")
+		}
+		var ids []string
+		for _, name := range strings.Fields(rest) {
+			id, err := t.lookup(ctx, name)
+			if err != nil {
+				return false, err
+			}
+			ids = append(ids, id)
+		}
+		users, err := t.c.SubscribePresence(ctx, ids...)
+		if err != nil {
+			return false, err
+		}
+		for _, u := range users {
+			t.printf("%s", t.presence(u))
+		}
 	case "/users":
 		users, err := t.c.SearchUsers(ctx, rest)
 		if err != nil {

@@ -167,11 +167,26 @@ func TestChat(t *testing.T) {
 		t.Fatalf("bob got %+v", m)
 	}
 	s.expect("you -> bob: hello bob")
-	aliceID := ev.(client.PrivateMessage).From
-	if _, err := bob.SendPrivate(chatCtx(t), aliceID, "hi alice"); err != nil {
+	hello := ev.(client.PrivateMessage)
+	aliceID := hello.From
+	if err := bob.Typing(chatCtx(t), client.Target{To: aliceID}, true); err != nil {
+		t.Fatal(err)
+	}
+	s.expect("* bob is typing")
+	reply, err := bob.SendPrivate(chatCtx(t), aliceID, "hi alice")
+	if err != nil {
 		t.Fatal(err)
 	}
 	s.expect("bob -> you: hi alice")
+	// The terminal showed the message: it marks it read.
+	waitBob("alice's read mark", func(ev client.Event) bool {
+		r, ok := ev.(client.Read)
+		return ok && r.By == aliceID && r.MessageID == reply.MessageID
+	})
+	if err := bob.MarkRead(chatCtx(t), aliceID, hello.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	s.expect("* bob read your messages")
 
 	if _, err := bob.JoinRoom(chatCtx(t), "lobby"); err != nil {
 		t.Fatal(err)
@@ -185,6 +200,10 @@ func TestChat(t *testing.T) {
 	s.send("/room hello room")
 	waitBob("alice's group message", func(ev client.Event) bool { g, ok := ev.(client.GroupMessage); return ok && g.Msg == "hello room" })
 	s.expect("[lobby] you: hello room")
+	if err := bob.Typing(chatCtx(t), client.Target{Room: "lobby"}, true); err != nil {
+		t.Fatal(err)
+	}
+	s.expect("[lobby] * bob is typing")
 	if _, err := bob.SendGroup(chatCtx(t), "lobby", "hey alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +220,10 @@ func TestChat(t *testing.T) {
 	s.send("/leave lobby")
 	s.expect("left lobby")
 	waitBob("alice's leave", func(ev client.Event) bool { n, ok := ev.(client.RoomNotice); return ok && n.Event == "leave" })
+	s.send("/who bob")
+	s.expect("bob is online")
+	bob.Close()
+	s.expect("* bob is offline, last seen 20")
 	s.send("/quit")
 	if err := s.exit(); err != nil {
 		t.Fatalf("chat ended with %v", err)

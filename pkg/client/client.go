@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -25,7 +26,8 @@ import (
 const readLimit = 1 << 20
 
 // seenCapacity is how many message ids are remembered for de-duplication;
-// it only needs to cover the catch-up window.
+// it only needs to cover the messages that may come twice: a push and
+// its history item fetched around the same time, a resent push.
 const seenCapacity = 10000
 
 type state int
@@ -57,20 +59,19 @@ type Client struct {
 	gen       uint64 // counts connections; a request remembers the one it was written on
 	seq       uint64
 	pending   map[string]*request
-	rooms     map[string]struct{}
-	versions  map[string]int64
+	joined    map[string]struct{}   // rooms to re-join after a reconnect
+	rooms     map[string]*roomState // by room
+	convs     map[string]*stream    // by peer
+	presence  map[string]struct{}   // users to re-subscribe to after a reconnect
+	typingOut map[Target]stopper    // repeats of this user's typing starts
+	typingIn  map[typingKey]*typist // others typing to this user or in its rooms
 	seen      *idSet
 	deleted   *idSet
-	since     time.Time // newest time up to which messages are known delivered
-	catchFrom time.Time // where the next catch-up starts; zero when none is due
-	holding   bool      // live private messages wait in held during catch-up
-	held      []protocol.ChatMessage
+	caughtUp  int // catch-up messages delivered, for CaughtUp
 
 	// wmu orders writes, so that what is resent after a reconnect goes
 	// before new requests.
 	wmu sync.Mutex
-	// catchMu runs one catch-up at a time.
-	catchMu sync.Mutex
 }
 
 // New returns a client of the server whose HTTP API is at baseURL (such as
@@ -97,7 +98,9 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	}
 	return &Client{
 		o: o, base: base, wsURL: ws, log: o.logger, events: newEventQueue(),
-		pending: map[string]*request{}, rooms: map[string]struct{}{}, versions: map[string]int64{},
+		pending: map[string]*request{}, joined: map[string]struct{}{}, rooms: map[string]*roomState{},
+		convs: map[string]*stream{}, presence: map[string]struct{}{},
+		typingOut: map[Target]stopper{}, typingIn: map[typingKey]*typist{},
 		seen: newIDSet(seenCapacity), deleted: newIDSet(seenCapacity),
 	}, nil
 }
@@ -127,20 +130,17 @@ func (c *Client) Session() protocol.Session {
 func (c *Client) Rooms() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rooms := make([]string, 0, len(c.rooms))
-	for r := range c.rooms {
-		rooms = append(rooms, r)
-	}
-	slices.Sort(rooms)
-	return rooms
+	return slices.Sorted(maps.Keys(c.joined))
 }
 
-// Dial opens the WebSocket connection with the session's token and returns
-// once it is up (or with the error of that first attempt). From then on
-// the client keeps a connection up, reconnecting as needed, until Close is
-// called or ctx ends: ctx bounds the whole session, not just this call, so
-// do not pass a context that is cancelled when Dial returns (each
-// handshake has its own timeout, WithDialTimeout).
+// Dial reads the seq of every conversation's last message (GET
+// /api/conversations: what came before is not missed), opens the
+// WebSocket connection with the session's token, and returns once it is
+// up (or with the error of either step). From then on the client keeps a
+// connection up, reconnecting as needed, until Close is called or ctx
+// ends: ctx bounds the whole session, not just this call, so do not pass
+// a context that is cancelled when Dial returns (each handshake has its
+// own timeout, WithDialTimeout).
 func (c *Client) Dial(ctx context.Context) error {
 	c.mu.Lock()
 	switch {
@@ -157,8 +157,11 @@ func (c *Client) Dial(ctx context.Context) error {
 	c.state = stateDialing
 	c.mu.Unlock()
 
-	start := time.Now()
-	conn, err := c.dialOnce(ctx)
+	err := c.baseline(ctx)
+	var conn *websocket.Conn
+	if err == nil {
+		conn, err = c.dialOnce(ctx)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state == stateStopped {
@@ -174,7 +177,6 @@ func (c *Client) Dial(ctx context.Context) error {
 	c.state = stateRunning
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	c.stopped = make(chan struct{})
-	c.since = start
 	context.AfterFunc(c.ctx, func() {
 		c.stop(fmt.Errorf("%w: %w", ErrClosed, context.Cause(ctx)), false)
 		c.events.finish()
@@ -330,41 +332,41 @@ func (e *dialError) Error() string {
 
 func (e *dialError) Unwrap() error { return e.err }
 
-// serve publishes conn, writes what it owes the server (re-joins and the
-// requests not yet answered), runs the heartbeat and catch-up, and returns
-// when conn ends.
+// serve publishes conn, writes what it owes the server (re-joins,
+// re-subscriptions and the requests not yet answered), runs the heartbeat
+// and catch-up, and returns when conn ends.
 func (c *Client) serve(conn *websocket.Conn, reconnect bool) error {
 	c.wmu.Lock()
 	c.mu.Lock()
 	c.conn = conn
 	c.gen++
 	gen := c.gen
-	// A room everyone left starts again from version 0, and no update of
-	// an earlier connection can arrive on this one.
-	clear(c.versions)
+	now := time.Now()
 	var resend []*request
 	for _, r := range c.pending {
-		if r.kind.internal() {
+		switch {
+		case r.kind.internal():
 			c.finish(r, reply{err: errConnectionLost})
-			continue
+		case r.notBefore.After(now):
+			// Refused as rate-limited: its retry timer writes it.
+		default:
+			resend = append(resend, r)
 		}
-		resend = append(resend, r)
 	}
 	slices.SortFunc(resend, func(a, b *request) int { return cmp.Compare(a.seq, b.seq) })
-	rejoin := make([]*request, 0, len(c.rooms))
-	for room := range c.rooms {
+	rejoin := make([]*request, 0, len(c.joined))
+	for _, room := range slices.Sorted(maps.Keys(c.joined)) {
 		rejoin = append(rejoin, c.newRequestLocked(kindRejoin, protocol.Request{Action: protocol.ActionJoinRoom, Room: room}))
 	}
-	var catchFrom time.Time
-	if reconnect && !c.catchFrom.IsZero() {
-		catchFrom = c.catchFrom
-		c.holding = true
+	var resubscribe []*request
+	for ids := range slices.Chunk(slices.Sorted(maps.Keys(c.presence)), maxPresenceIDs) {
+		resubscribe = append(resubscribe, c.newRequestLocked(kindResubscribe, protocol.Request{Action: protocol.ActionSubscribePresence, UserIDs: ids}))
 	}
 	c.mu.Unlock()
 
 	readDone := make(chan error, 1)
 	go func() { readDone <- c.read(conn) }()
-	for _, r := range append(rejoin, resend...) {
+	for _, r := range slices.Concat(rejoin, resubscribe, resend) {
 		c.writeLocked(conn, gen, r)
 	}
 	c.wmu.Unlock()
@@ -373,9 +375,7 @@ func (c *Client) serve(conn *websocket.Conn, reconnect bool) error {
 	lost := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { c.heartbeat(lost) })
-	if !catchFrom.IsZero() {
-		wg.Go(func() { c.catchUp(gen, catchFrom, lost) })
-	}
+	wg.Go(func() { c.catchUp(rejoin, lost) })
 	var err error
 	select {
 	case err = <-readDone:
@@ -387,9 +387,6 @@ func (c *Client) serve(conn *websocket.Conn, reconnect bool) error {
 	c.mu.Lock()
 	if c.conn == conn {
 		c.conn = nil
-	}
-	if c.catchFrom.IsZero() {
-		c.catchFrom = c.since
 	}
 	c.mu.Unlock()
 	conn.CloseNow()
@@ -417,10 +414,11 @@ func (c *Client) heartbeat(lost <-chan struct{}) {
 
 // frameHead is what every server frame is first read as.
 type frameHead struct {
-	Type    string `json:"type"`
-	ID      string `json:"id"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Type         string `json:"type"`
+	ID           string `json:"id"`
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	RetryAfterMs int64  `json:"retryAfterMs"`
 }
 
 func (c *Client) read(conn *websocket.Conn) error {
@@ -444,7 +442,7 @@ func (c *Client) handle(data []byte) {
 		return
 	}
 	switch h.Type {
-	case protocol.TypeAck, protocol.TypeError, protocol.TypePong, protocol.TypeLoginOK, protocol.TypeFull:
+	case protocol.TypeAck, protocol.TypeError, protocol.TypePong, protocol.TypeLoginOK, protocol.TypePresenceState, protocol.TypeFull:
 		c.answer(h, data)
 	case protocol.TypeUpdate:
 		var u protocol.Update
@@ -457,16 +455,14 @@ func (c *Client) handle(data []byte) {
 	case protocol.TypePrivateMessage, protocol.TypePrivateFileMessage:
 		var m protocol.ChatMessage
 		if c.decode(data, &m) {
-			c.private(m)
+			c.mu.Lock()
+			c.offerLocked(c.convLocked(c.peerOf(m)), entry{m: m})
+			c.mu.Unlock()
 		}
 	case protocol.TypeGroupMessage:
 		var m protocol.ChatMessage
 		if c.decode(data, &m) {
-			c.mu.Lock()
-			if c.seen.add(m.MessageID) {
-				c.events.push(GroupMessage{m})
-			}
-			c.mu.Unlock()
+			c.group(m)
 		}
 	case protocol.TypeMessageDeleted:
 		var d protocol.MessageDeleted
@@ -486,7 +482,25 @@ func (c *Client) handle(data []byte) {
 	case protocol.TypeNotice:
 		var n protocol.Notice
 		if c.decode(data, &n) {
+			c.mu.Lock()
+			c.roomLocked(n.Room, n.Epoch)
 			c.events.push(RoomNotice{n})
+			c.mu.Unlock()
+		}
+	case protocol.TypePresence:
+		var p protocol.Presence
+		if c.decode(data, &p) {
+			c.events.push(Presence{p.PresenceInfo})
+		}
+	case protocol.TypeTyping:
+		var t protocol.Typing
+		if c.decode(data, &t) {
+			c.typingFrame(t)
+		}
+	case protocol.TypeRead:
+		var r protocol.Read
+		if c.decode(data, &r) {
+			c.events.push(Read{r})
 		}
 	case "":
 		// API Gateway's own error frames ({"message": ...}) name no
@@ -503,59 +517,6 @@ func (c *Client) decode(data []byte, v any) bool {
 		return false
 	}
 	return true
-}
-
-func (c *Client) roomUpdate(u protocol.Update) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if last, ok := c.versions[u.Room]; ok && u.Version <= last {
-		return
-	}
-	c.versions[u.Room] = u.Version
-	u.ID = ""
-	c.events.push(RoomUpdate{u})
-}
-
-func (c *Client) private(m protocol.ChatMessage) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.holding {
-		c.held = append(c.held, m)
-		return
-	}
-	c.deliverPrivateLocked(m, false)
-}
-
-// deliverPrivateLocked emits m unless it was delivered before; a history
-// item of a message seen earlier and deleted since becomes MessageDeleted.
-func (c *Client) deliverPrivateLocked(m protocol.ChatMessage, catchUp bool) bool {
-	if m.Deleted {
-		if c.seen.has(m.MessageID) && c.deleted.add(m.MessageID) {
-			with := m.From
-			if with == c.session.UserID {
-				with = m.To
-			}
-			c.events.push(MessageDeleted{protocol.MessageDeleted{Type: protocol.TypeMessageDeleted, MessageID: m.MessageID, ChatWith: with}})
-			return true
-		}
-		c.seen.add(m.MessageID)
-		c.deleted.add(m.MessageID)
-		return false
-	}
-	if !c.seen.add(m.MessageID) {
-		return false
-	}
-	c.noteTimeLocked(m.At)
-	c.events.push(PrivateMessage{ChatMessage: m, CatchUp: catchUp})
-	return true
-}
-
-// noteTimeLocked moves since to a message's time when that is newer.
-func (c *Client) noteTimeLocked(at string) {
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if err == nil && t.After(c.since) {
-		c.since = t
-	}
 }
 
 func codeOfStatus(status int) string {

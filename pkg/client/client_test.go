@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -199,12 +200,13 @@ func TestJoinFullRoom(t *testing.T) {
 // the stored message, and the recipient must get it once.
 func TestResendAfterLostAck(t *testing.T) {
 	s := newStack(t, chat.Limits{})
-	p := newProxy(t, s.addr)
-	alice, aliceEvents := user(t, p.url(), "alice")
+	r := newRelay(t, s.srv)
+	alice, aliceEvents := user(t, r.url(), "alice")
 	bob, bobEvents := user(t, s.srv.URL, "bob")
 	bobID := bob.Session().UserID
 
-	p.mute.Store(true) // alice's frames reach the server, its answers do not
+	// Alice's frames reach the server, its answers do not.
+	r.dropFrames(func([]byte) bool { return true })
 	type result struct {
 		ack protocol.Ack
 		err error
@@ -216,8 +218,8 @@ func TestResendAfterLostAck(t *testing.T) {
 	}()
 	evs := bobEvents.wait(t, "the message", func(evs []client.Event) bool { return len(private(evs)) == 1 })
 	stored := private(evs)[0]
-	p.cut()
-	p.mute.Store(false)
+	r.cut()
+	r.dropFrames(func([]byte) bool { return false })
 	res := receive(t, "the resent message's ack", done)
 	if res.err != nil {
 		t.Fatal(res.err)
@@ -241,43 +243,39 @@ func TestResendAfterLostAck(t *testing.T) {
 	}
 	// Alice's own message must not come back to her through catch-up.
 	aliceEvs := aliceEvents.wait(t, "alice's catch-up", func(evs []client.Event) bool {
-		return count(evs, func(ev client.Event) bool { _, ok := ev.(client.CaughtUp); return ok }) >= 1
+		_, ok := reconnectCatchUp(evs)
+		return ok
 	})
 	if got := private(aliceEvs); len(got) != 0 {
 		t.Fatalf("alice got her own messages back: %s", describe(aliceEvs))
 	}
 }
 
-// TestCatchUp makes bob miss more than a page of messages while his
-// connection is alive but deaf, then reconnects him: the missed ones must
-// come through catch-up, in order, once, and the ones he saw must not come
-// again.
+// TestCatchUp takes bob offline while alice sends him more than a page of
+// messages: when he is back, exactly the missed ones must come, in order,
+// once, fetched after the last message he held and no further.
 func TestCatchUp(t *testing.T) {
 	s := newStack(t, chat.Limits{SendRate: 1000, SendBurst: 1000})
-	p := newProxy(t, s.addr)
+	r := newRelay(t, s.srv)
 	alice, _ := user(t, s.srv.URL, "alice")
-	bob, bobEvents := user(t, p.url(), "bob")
+	bob, bobEvents := user(t, r.url(), "bob")
 	aliceID, bobID := alice.Session().UserID, bob.Session().UserID
 	ctx := bounded(t)
 
-	kept, err := alice.SendPrivate(ctx, bobID, "seen live, refetched by catch-up")
+	seen, err := alice.SendPrivate(ctx, bobID, "seen live")
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen, err := alice.SendPrivate(ctx, bobID, "seen live, deleted while bob is away")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bobEvents.waitPrivate(t, kept.MessageID)
 	bobEvents.waitPrivate(t, seen.MessageID)
-	p.mute.Store(true)
-	if err := alice.DeleteMessage(ctx, seen.MessageID); err != nil {
-		t.Fatal(err)
-	}
+	r.refuse.Store(true)
+	r.cut()
+	bobEvents.wait(t, "bob's disconnect", func(evs []client.Event) bool {
+		return count(evs, func(ev client.Event) bool { _, ok := ev.(client.Disconnected); return ok }) == 1
+	})
 	const missed, senders = 120, 4 // more than one page of catch-up
 	var (
 		mu   sync.Mutex
-		want []string
+		want []protocol.Ack
 		wg   sync.WaitGroup
 	)
 	for g := range senders {
@@ -289,7 +287,7 @@ func TestCatchUp(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				want = append(want, ack.MessageID)
+				want = append(want, ack)
 				mu.Unlock()
 			}
 		})
@@ -298,11 +296,13 @@ func TestCatchUp(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	slices.Sort(want) // catch-up delivers oldest first, and ids sort by time
-	p.cut()
-	p.mute.Store(false)
+	// Catch-up delivers in seq order.
+	slices.SortFunc(want, func(a, b protocol.Ack) int { return cmp.Compare(a.Seq, b.Seq) })
+	r.requests()
+	r.refuse.Store(false)
 	evs := bobEvents.wait(t, "catch-up", func(evs []client.Event) bool {
-		return count(evs, func(ev client.Event) bool { c, ok := ev.(client.CaughtUp); return ok && c.Err == nil }) == 1
+		_, ok := reconnectCatchUp(evs)
+		return ok
 	})
 	var caught []string
 	for _, m := range private(evs) {
@@ -310,30 +310,41 @@ func TestCatchUp(t *testing.T) {
 			caught = append(caught, m.MessageID)
 		}
 	}
-	if !slices.Equal(caught, want) {
-		t.Fatalf("caught up %d messages, want the %d missed ones in order", len(caught), len(want))
+	var wantIDs []string
+	for _, a := range want {
+		wantIDs = append(wantIDs, a.MessageID)
 	}
-	if n := len(private(evs)); n != missed+2 {
-		t.Fatalf("bob got %d private messages, want %d", n, missed+2)
+	if !slices.Equal(caught, wantIDs) {
+		t.Fatalf("caught up %d messages, want the %d missed ones in seq order", len(caught), len(want))
 	}
-	for _, ev := range evs {
-		if c, ok := ev.(client.CaughtUp); ok && c.Messages != missed {
-			t.Fatalf("CaughtUp = %+v, want %d messages", c, missed)
+	if n := len(private(evs)); n != missed+1 {
+		t.Fatalf("bob got %d private messages, want %d", n, missed+1)
+	}
+	if c, _ := reconnectCatchUp(evs); c.Messages != missed || c.Err != nil {
+		t.Fatalf("CaughtUp = %+v, want %d messages", c, missed)
+	}
+	// Exactly the missing range: after the last message held, one full
+	// page, then the 20 left.
+	var fetched []string
+	for _, req := range r.requests() {
+		if strings.Contains(req, "/messages") {
+			fetched = append(fetched, req)
 		}
 	}
-	// The deletion bob missed comes from history too, once.
-	if n := count(evs, func(ev client.Event) bool {
-		d, ok := ev.(client.MessageDeleted)
-		return ok && d.MessageID == seen.MessageID && d.ChatWith == aliceID
-	}); n != 1 {
-		t.Fatalf("bob got the missed deletion %d times: %s", n, describe(evs))
+	history := "GET /api/conversations/" + aliceID + "/messages"
+	wantFetch := []string{
+		history + "?after=" + seen.MessageID + "&limit=100",
+		history + "?after=" + want[99].MessageID + "&limit=20",
+	}
+	if !slices.Equal(fetched, wantFetch) {
+		t.Fatalf("history requests %q, want %q", fetched, wantFetch)
 	}
 	// After catch-up, live delivery goes on.
 	live, err := alice.SendPrivate(ctx, bobID, "live again")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := bobEvents.waitPrivate(t, live.MessageID); m.CatchUp || m.From != aliceID {
+	if m := bobEvents.waitPrivate(t, live.MessageID); m.CatchUp || m.From != aliceID || m.Seq != int64(missed+2) {
 		t.Fatalf("live message after catch-up = %+v", m)
 	}
 }
@@ -342,8 +353,8 @@ func TestCatchUp(t *testing.T) {
 // the client must take one again and get the room's messages.
 func TestRoomRejoin(t *testing.T) {
 	s := newStack(t, chat.Limits{})
-	p := newProxy(t, s.addr)
-	alice, aliceEvents := user(t, p.url(), "alice")
+	r := newRelay(t, s.srv)
+	alice, aliceEvents := user(t, r.url(), "alice")
 	bob, bobEvents := user(t, s.srv.URL, "bob")
 	ctx := bounded(t)
 	for _, c := range []*client.Client{alice, bob} {
@@ -351,7 +362,7 @@ func TestRoomRejoin(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p.cut()
+	r.cut()
 	bobEvents.wait(t, "alice leaving and coming back", func(evs []client.Event) bool {
 		var seq []string
 		for _, ev := range evs {

@@ -13,17 +13,20 @@ type Event interface {
 
 // PrivateMessage is a private or private file message (Type tells which)
 // sent to this user, or sent by this user from another connection (From is
-// then this user). CatchUp is set when it came from history after a
-// reconnect rather than live.
+// then this user). Messages of one conversation come in seq order. CatchUp
+// is set when it was fetched from history (its push was lost, or it was
+// sent while this client was offline) rather than pushed.
 type PrivateMessage struct {
 	protocol.ChatMessage
 	CatchUp bool
 }
 
 // GroupMessage is a message to a room this user sits in, this user's own
-// included.
+// included. Messages of one room come in seq order within its epoch;
+// CatchUp is set when it was fetched from the room's history.
 type GroupMessage struct {
 	protocol.ChatMessage
+	CatchUp bool
 }
 
 // MessageDeleted tells that a private message was deleted; ChatWith is the
@@ -50,6 +53,15 @@ type RoomNotice struct {
 	protocol.Notice
 }
 
+// RoomReset tells that a room was emptied and created again (its epoch
+// changed to Epoch): the messages and seats of the old epoch are gone, the
+// client dropped what it held for the room, and versions and seqs start
+// again. It comes before the first event of the new epoch.
+type RoomReset struct {
+	Room  string
+	Epoch string
+}
+
 // RoomLost tells that a room could not be re-joined after a reconnect (Err
 // is ErrFull when someone took the seat meanwhile); the client no longer
 // counts itself in it.
@@ -72,12 +84,44 @@ type Disconnected struct {
 	Final bool
 }
 
-// CaughtUp ends a catch-up after a reconnect: Messages missed messages
-// (not counting deletions) were delivered before it. Err is set when catch-up failed; it is tried
-// again after the next reconnect.
+// CaughtUp ends the catch-up that follows every connection (the first
+// one too, which fetches what was stored while Dial connected): the
+// conversations whose last message was newer than what the client held,
+// and the rooms it re-joined, were fetched from history, and Messages
+// messages (not counting deletions) were delivered as CatchUp before it,
+// with those a lost push made the client fetch meanwhile. Err is set when
+// part of it failed; what is still missing is fetched on the next message
+// of that conversation or room that shows the hole, or after the next
+// reconnect.
 type CaughtUp struct {
 	Messages int
 	Err      error
+}
+
+// Presence tells whether a user this client subscribed to (see
+// SubscribePresence) is online. It comes when they go online or offline,
+// and after every reconnect, for each subscribed user, with their state
+// then.
+type Presence struct {
+	protocol.PresenceInfo
+}
+
+// Typing tells that a user started or stopped typing to this user (To) or
+// in a room (Room). It comes once per start: repeated starts only keep the
+// indicator alive. A start not followed, within TypingExpiry, by another
+// start ends with a Typing of State "stop" and Expired set; so does a
+// message from that user there, without Expired.
+type Typing struct {
+	protocol.Typing
+	Expired bool
+}
+
+// Read tells that By read the conversation with ChatWith up to and
+// including MessageID: the peer read this user's messages (By is the
+// peer), or this user read the peer's on another connection (By is this
+// user).
+type Read struct {
+	protocol.Read
 }
 
 func (PrivateMessage) event() {}
@@ -86,10 +130,14 @@ func (MessageDeleted) event() {}
 func (AvatarUpdated) event()  {}
 func (RoomUpdate) event()     {}
 func (RoomNotice) event()     {}
+func (RoomReset) event()      {}
 func (RoomLost) event()       {}
 func (Connected) event()      {}
 func (Disconnected) event()   {}
 func (CaughtUp) event()       {}
+func (Presence) event()       {}
+func (Typing) event()         {}
+func (Read) event()           {}
 
 // eventQueue feeds out from an unbounded queue, so that the reader of the
 // socket never waits for the application.

@@ -28,6 +28,10 @@ func Example() {
 				fmt.Printf("%s: %s\n", e.FromName, e.Content)
 			case client.GroupMessage:
 				fmt.Printf("[%s] %s: %s\n", e.Room, e.Uname, e.Msg)
+			case client.Typing:
+				if e.State == client.TypingStart {
+					fmt.Printf("%s is typing\n", e.Username)
+				}
 			case client.Disconnected:
 				fmt.Println("reconnecting:", e.Err)
 			}

@@ -23,11 +23,31 @@ import (
 // fakeServer is a scripted WebSocket server, for what the real one never
 // does on demand: stale updates, duplicate pushes, silence, refusals.
 type fakeServer struct {
-	srv    *httptest.Server
-	conns  atomic.Int32
-	refuse atomic.Bool // answer handshakes with 401
-	mu     sync.Mutex
-	frames []protocol.Request // every client frame, in order
+	srv      *httptest.Server
+	conns    atomic.Int32
+	refuse   atomic.Bool // answer handshakes with 401
+	mu       sync.Mutex
+	frames   []protocol.Request // every client frame, in order
+	requests []string           // every HTTP API request URI, in order
+}
+
+// emptyAPI answers as a server where nobody has said anything yet.
+func emptyAPI(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/api/conversations":
+		w.Write([]byte("[]"))
+	case strings.HasSuffix(r.URL.Path, "/messages"):
+		w.Write([]byte(`{"messages":[]}`))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// apiRequests returns the request URIs the HTTP API got, in order.
+func (f *fakeServer) apiRequests() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.requests)
 }
 
 // newFake serves script(n, conn) on the n-th connection (from 1) and
@@ -37,12 +57,24 @@ func newFake(t *testing.T, script func(n int, c *fakeConn)) *fakeServer {
 	return newFakeWithAPI(t, script, nil)
 }
 
-// newFakeWithAPI is newFake whose HTTP API (paths under /api/) api serves.
+// newFakeWithAPI is newFake whose HTTP API (paths under /api/) api serves;
+// without one, the API knows no conversation and no message.
 func newFakeWithAPI(t *testing.T, script func(n int, c *fakeConn), api http.HandlerFunc) *fakeServer {
 	t.Helper()
+	if api == nil {
+		api = emptyAPI
+	}
 	f := &fakeServer{}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if api != nil && strings.HasPrefix(r.URL.Path, "/api/") {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			if r.Header.Get("Authorization") != "Bearer tok" || f.refuse.Load() {
+				w.WriteHeader(http.StatusUnauthorized)
+				json.NewEncoder(w).Encode(protocol.HTTPError{Code: protocol.CodeUnauthorized, Message: "invalid or expired token"})
+				return
+			}
+			f.mu.Lock()
+			f.requests = append(f.requests, r.URL.RequestURI())
+			f.mu.Unlock()
 			api(w, r)
 			return
 		}
@@ -80,6 +112,7 @@ func (f *fakeServer) client(t *testing.T, opts ...client.Option) (*client.Client
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	rec.waitCaughtUp(t)
 	return c, rec
 }
 
@@ -409,46 +442,51 @@ func TestNewRejectsBadURLs(t *testing.T) {
 	}
 }
 
-// TestCatchUpOrdersMissedBeforeLive holds a live message that arrives
-// during catch-up until the older missed one is delivered, and drops what
-// catch-up fetches again.
-func TestCatchUpOrdersMissedBeforeLive(t *testing.T) {
-	msg := func(content string) protocol.ChatMessage {
-		return protocol.ChatMessage{
-			Type: protocol.TypePrivateMessage, MessageID: uuid.Must(uuid.NewV7()).String(),
-			From: "peer", FromName: "peer", To: "me", Content: content,
-			At: time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		}
+// privateMsg is a message from peer to me with seq in their conversation.
+func privateMsg(seq int64, content string) protocol.ChatMessage {
+	return protocol.ChatMessage{
+		Type: protocol.TypePrivateMessage, MessageID: uuid.Must(uuid.NewV7()).String(),
+		From: "peer", FromName: "peer", To: "me", Content: content, Seq: seq,
+		At: time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 	}
-	seen, missed := msg("seen live"), msg("missed")
-	live := msg("live after the reconnect")
+}
+
+// conversationWith is the GET /api/conversations answer of one
+// conversation with peer whose last message is last.
+func conversationWith(last protocol.ChatMessage) []protocol.ConversationInfo {
+	return []protocol.ConversationInfo{{Peer: protocol.PeerInfo{UserInfo: protocol.UserInfo{UserID: "peer", Username: "peer"}}, LastMessage: &last}}
+}
+
+// TestCatchUpOrdersMissedBeforeLive holds a live message that arrives
+// during catch-up until the missed one before it is delivered.
+func TestCatchUpOrdersMissedBeforeLive(t *testing.T) {
+	seen, missed, live := privateMsg(1, "seen live"), privateMsg(2, "missed"), privateMsg(3, "live after the reconnect")
+	var reconnected atomic.Bool
 	dropFirst, pushed := make(chan struct{}), make(chan struct{})
-	after := make(chan string, 1)
 	api := func(w http.ResponseWriter, r *http.Request) {
-		var body any
-		switch r.URL.Path {
-		case "/api/conversations":
-			body = []protocol.ConversationInfo{{Peer: protocol.PeerInfo{UserInfo: protocol.UserInfo{UserID: "peer", Username: "peer"}}, LastMessage: &missed, Unread: 1}}
-		case "/api/conversations/peer/messages":
-			after <- r.URL.Query().Get("after")
+		switch {
+		case r.URL.Path == "/api/conversations" && !reconnected.Load():
+			json.NewEncoder(w).Encode([]protocol.ConversationInfo{})
+		case r.URL.Path == "/api/conversations":
+			json.NewEncoder(w).Encode(conversationWith(missed))
+		case r.URL.Path == "/api/conversations/peer/messages":
 			// Answer only once the live message is on its way, so that it
 			// is sure to arrive during catch-up.
 			select {
 			case <-pushed:
 			case <-time.After(waitTimeout):
 			}
-			body = protocol.MessagePage{Messages: []protocol.ChatMessage{missed, seen}}
+			json.NewEncoder(w).Encode(protocol.MessagePage{Messages: []protocol.ChatMessage{missed}})
 		default:
 			http.NotFound(w, r)
-			return
 		}
-		json.NewEncoder(w).Encode(body)
 	}
 	f := newFakeWithAPI(t, func(n int, c *fakeConn) {
 		if n == 1 {
 			c.send(seen)
 			go func() {
 				<-dropFirst
+				reconnected.Store(true)
 				c.ws.CloseNow()
 			}()
 			c.serve(nil)
@@ -462,7 +500,8 @@ func TestCatchUpOrdersMissedBeforeLive(t *testing.T) {
 	rec.waitPrivate(t, seen.MessageID)
 	close(dropFirst)
 	evs := rec.wait(t, "catch-up", func(evs []client.Event) bool {
-		return count(evs, func(ev client.Event) bool { _, ok := ev.(client.CaughtUp); return ok }) == 1
+		_, ok := reconnectCatchUp(evs)
+		return ok
 	})
 	var order []string
 	for _, m := range private(evs) {
@@ -471,17 +510,20 @@ func TestCatchUpOrdersMissedBeforeLive(t *testing.T) {
 	if want := []string{"seen live", "missed", "live after the reconnect"}; !slices.Equal(order, want) {
 		t.Fatalf("delivered %q, want %q", order, want)
 	}
-	if m := private(evs)[1]; !m.CatchUp {
-		t.Fatalf("the missed message is not marked CatchUp: %+v", m)
+	if m := private(evs); !m[1].CatchUp || m[2].CatchUp {
+		t.Fatalf("CatchUp marks wrong: %s", describe(evs))
 	}
-	for _, ev := range evs {
-		if c, ok := ev.(client.CaughtUp); ok && (c.Messages != 1 || c.Err != nil) {
-			t.Fatalf("CaughtUp = %+v", c)
-		}
+	if c, _ := reconnectCatchUp(evs); c.Messages != 1 || c.Err != nil {
+		t.Fatalf("CaughtUp = %+v", c)
 	}
-	// The server takes only its own message ids as cursors: catch-up walks
-	// back from the newest message instead of inventing one.
-	if cursor := receive(t, "the catch-up cursor", after); cursor != "" {
-		t.Fatalf("catch-up asked for messages after %q, an id the server never sent", cursor)
+	// Exactly the missing one, after the last message held.
+	want := "/api/conversations/peer/messages?after=" + seen.MessageID + "&limit=1"
+	if got := historyRequests(f); !slices.Equal(got, []string{want}) {
+		t.Fatalf("history requests %q, want [%q]", got, want)
 	}
+}
+
+// historyRequests returns the history requests f's API got.
+func historyRequests(f *fakeServer) []string {
+	return slices.DeleteFunc(f.apiRequests(), func(r string) bool { return !strings.Contains(r, "/messages") })
 }

@@ -3,8 +3,6 @@ package client
 import (
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 func TestBackoffIsBoundedAndJittered(t *testing.T) {
@@ -22,24 +20,6 @@ func TestBackoffIsBoundedAndJittered(t *testing.T) {
 		}
 		if len(seen) < 2 {
 			t.Fatalf("attempt %d: the pause is always %v, not jittered", n, c.backoff(n))
-		}
-	}
-}
-
-func TestCursorAtSortsBeforeTheIDsOfItsMillisecond(t *testing.T) {
-	for range 100 {
-		id := uuid.Must(uuid.NewV7())
-		sec, nsec := id.Time().UnixTime()
-		at := time.Unix(sec, nsec)
-		cur := cursorAt(at)
-		if !(cur <= id.String()) {
-			t.Fatalf("cursor %s of %v sorts after %s", cur, at, id)
-		}
-		if next := cursorAt(at.Add(time.Millisecond)); !(next > id.String()) {
-			t.Fatalf("cursor %s of the next millisecond sorts before %s", next, id)
-		}
-		if u, err := uuid.Parse(cur); err != nil || u.Version() != 7 || u.String() != cur {
-			t.Fatalf("cursor %s is not a lowercase UUIDv7: %v", cur, err)
 		}
 	}
 }

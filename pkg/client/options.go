@@ -14,7 +14,11 @@ const (
 	DefaultDialTimeout    = 15 * time.Second
 	DefaultBackoffMin     = 250 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
-	DefaultCatchUpWindow  = 2 * time.Minute
+	DefaultGapGrace       = time.Second
+
+	// Deprecated: catch-up follows seq since protocol v1.1 and has no
+	// window; see WithCatchUpWindow.
+	DefaultCatchUpWindow = 2 * time.Minute
 )
 
 // Option configures a Client.
@@ -28,8 +32,9 @@ type options struct {
 	pingInterval   time.Duration
 	requestTimeout time.Duration
 	dialTimeout    time.Duration
-	catchUpWindow  time.Duration
+	gapGrace       time.Duration
 	logger         *slog.Logger
+	clock          clock
 }
 
 func defaultOptions() options {
@@ -40,8 +45,9 @@ func defaultOptions() options {
 		pingInterval:   DefaultPingInterval,
 		requestTimeout: DefaultRequestTimeout,
 		dialTimeout:    DefaultDialTimeout,
-		catchUpWindow:  DefaultCatchUpWindow,
+		gapGrace:       DefaultGapGrace,
 		logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		clock:          realClock{},
 	}
 }
 
@@ -110,14 +116,25 @@ func WithDialTimeout(d time.Duration) Option {
 	}
 }
 
-// WithCatchUpWindow sets how far before the newest message seen catch-up
-// starts (default 2 minutes); see the package documentation.
-func WithCatchUpWindow(d time.Duration) Option {
+// WithGapGrace sets how long a hole in a conversation's or a room's seqs
+// may wait for the missing messages to arrive live before they are fetched
+// from history (default 1 s). Pushes of concurrent senders can overtake
+// one another, so most holes close by themselves within milliseconds.
+func WithGapGrace(d time.Duration) Option {
 	return func(o *options) {
-		if d >= 0 {
-			o.catchUpWindow = d
+		if d > 0 {
+			o.gapGrace = d
 		}
 	}
+}
+
+// WithCatchUpWindow did set how far before the newest message seen the v1
+// catch-up started.
+//
+// Deprecated: catch-up fetches exactly the messages whose seq is missing
+// (see the package documentation); this option does nothing.
+func WithCatchUpWindow(time.Duration) Option {
+	return func(*options) {}
 }
 
 // WithLogger sets where the client logs reconnects and anomalies (default:

@@ -29,30 +29,37 @@ var errConnectionLost = errors.New("client: connection lost")
 type requestKind int
 
 const (
-	kindOther     requestKind = iota
-	kindSend                  // idempotent by id; acks carry a messageId
-	kindJoin                  // joinroom by the application
-	kindRejoin                // joinroom after a reconnect
-	kindHeartbeat             // ping by the heartbeat
+	kindOther       requestKind = iota
+	kindSend                    // idempotent by id; acks carry a messageId
+	kindJoin                    // joinroom by the application
+	kindSubscribe               // subscribe-presence by the application
+	kindRejoin                  // joinroom after a reconnect
+	kindResubscribe             // subscribe-presence after a reconnect
+	kindHeartbeat               // ping by the heartbeat
 )
 
 // internal kinds are the client's own, made again for each connection.
-func (k requestKind) internal() bool { return k == kindRejoin || k == kindHeartbeat }
+func (k requestKind) internal() bool {
+	return k == kindRejoin || k == kindResubscribe || k == kindHeartbeat
+}
 
 // request is a frame waiting for its answer.
 type request struct {
-	id      string
-	kind    requestKind
-	room    string
-	frame   []byte
-	seq     uint64
-	gen     uint64 // connection it was last written on; 0: to write again
-	writes  int
-	retries int // of a send answered `internal`
-	limited int // times a send was answered `rate-limited`
-	timer   *time.Timer
-	reply   chan reply // nil for internal requests
-	done    chan struct{}
+	id        string
+	kind      requestKind
+	room      string   // of a join
+	to        string   // of a private send
+	ids       []string // of a presence subscription
+	frame     []byte
+	seq       uint64
+	gen       uint64 // connection it was last written on; 0: to write again
+	writes    int
+	retries   int       // of a send answered `internal`
+	limited   int       // times it was answered `rate-limited` without a wait
+	notBefore time.Time // when a rate-limited request may be written again
+	timer     *time.Timer
+	reply     chan reply // nil for internal requests
+	done      chan struct{}
 }
 
 type reply struct {
@@ -70,7 +77,7 @@ func (c *Client) newRequestLocked(kind requestKind, f protocol.Request) *request
 		panic(fmt.Sprintf("client: encode request: %v", err)) // a Request of strings always encodes
 	}
 	c.seq++
-	r := &request{id: f.ID, kind: kind, room: f.Room, frame: data, seq: c.seq, done: make(chan struct{})}
+	r := &request{id: f.ID, kind: kind, room: f.Room, to: f.To, ids: f.UserIDs, frame: data, seq: c.seq, done: make(chan struct{})}
 	if !kind.internal() {
 		r.reply = make(chan reply, 1)
 	}
@@ -204,62 +211,100 @@ func (c *Client) answer(h frameHead, data []byte) {
 	defer c.mu.Unlock()
 	r := c.pending[h.ID]
 	if r == nil {
+		if h.Type == protocol.TypeError && h.ID == "" {
+			// Typing frames carry no id (a dropped one gets no answer at
+			// all): their refusals come unnamed.
+			c.log.Warn("minichat: the server refused a request", "code", h.Code, "message", h.Message)
+		}
 		return
 	}
-	if h.Type == protocol.TypeError && r.kind == kindSend && c.retryLocked(r, h.Code) {
+	if h.Type == protocol.TypeError && c.retryLocked(r, h) {
 		return
 	}
 	switch r.kind {
 	case kindSend:
 		if h.Type == protocol.TypeAck {
-			var a protocol.Ack
-			if json.Unmarshal(data, &a) == nil && a.MessageID != "" && a.Room == "" {
-				// The sender's own private message never comes back to
-				// this connection live; catch-up must not bring it
-				// either. A room echoes a message to every seat, the
-				// sender's included, so a room's ack marks nothing.
-				c.seen.add(a.MessageID)
-				c.noteTimeLocked(a.At)
-			}
+			c.ackedLocked(r, data)
 		}
 	case kindJoin:
-		if h.Type == protocol.TypeUpdate {
-			c.rooms[r.room] = struct{}{}
+		switch h.Type {
+		case protocol.TypeUpdate:
+			c.joined[r.room] = struct{}{}
+			c.seatedLocked(r.room)
 		}
 	case kindRejoin:
+		var lost error
 		switch h.Type {
+		case protocol.TypeUpdate:
+			c.seatedLocked(r.room)
 		case protocol.TypeFull:
-			delete(c.rooms, r.room)
-			c.events.push(RoomLost{Room: r.room, Err: ErrFull})
+			lost = ErrFull
 		case protocol.TypeError:
-			delete(c.rooms, r.room)
-			c.events.push(RoomLost{Room: r.room, Err: &Error{Code: h.Code, Message: h.Message}})
+			lost = &Error{Code: h.Code, Message: h.Message}
+		}
+		if lost != nil {
+			delete(c.joined, r.room)
+			c.dropRoomLocked(r.room)
+			c.events.push(RoomLost{Room: r.room, Err: lost})
+		}
+	case kindSubscribe:
+		if h.Type == protocol.TypePresenceState {
+			for _, id := range r.ids {
+				c.presence[id] = struct{}{}
+			}
+		}
+	case kindResubscribe:
+		var ps protocol.PresenceState
+		if h.Type == protocol.TypePresenceState && json.Unmarshal(data, &ps) == nil {
+			for _, p := range ps.Users {
+				c.events.push(Presence{p})
+			}
 		}
 	}
 	c.finish(r, reply{typ: h.Type, data: data})
 }
 
-// retryLocked schedules a send refused for a passing reason to be written
-// again with the same id, and reports whether it did.
-func (c *Client) retryLocked(r *request, code string) bool {
+// ackedLocked accounts for the seq of a private message this client sent:
+// it never comes back to this connection live. A room echoes a message to
+// every seat, the sender's included, so a room's ack is left to the echo.
+func (c *Client) ackedLocked(r *request, data []byte) {
+	var a protocol.Ack
+	if json.Unmarshal(data, &a) != nil || a.MessageID == "" || a.Room != "" {
+		return
+	}
+	m := protocol.ChatMessage{MessageID: a.MessageID, Seq: a.Seq, At: a.At, From: c.session.UserID, To: r.to}
+	c.offerLocked(c.convLocked(r.to), entry{m: m, own: true})
+}
+
+// retryLocked schedules a request refused for a passing reason to be
+// written again with the same id, and reports whether it did: any request
+// refused as rate-limited (it was not carried out), after the wait the
+// server asked for, and a send answered `internal` a few times.
+func (c *Client) retryLocked(r *request, h frameHead) bool {
 	var delay time.Duration
 	switch {
-	case code == protocol.CodeRateLimited:
-		// The server allows a few sends a second: wait about as long as
-		// a few of them take, longer when refused again.
+	case h.Code == protocol.CodeRateLimited && h.RetryAfterMs > 0:
+		delay = time.Duration(h.RetryAfterMs) * time.Millisecond
+		// Clients refused together should not all come back at once.
+		delay += rand.N(delay/10 + 1)
+	case h.Code == protocol.CodeRateLimited:
+		// A server that does not say how long: wait about as long as a
+		// few sends take, longer when refused again.
 		r.limited++
 		delay = 200 * time.Millisecond << min(r.limited-1, 3)
-	case code == protocol.CodeInternal && r.retries < maxInternalRetries:
+		delay += rand.N(delay/2 + 1)
+	case h.Code == protocol.CodeInternal && r.kind == kindSend && r.retries < maxInternalRetries:
 		r.retries++
 		delay = c.o.backoffMin << (r.retries - 1)
+		delay += rand.N(delay/2 + 1)
 	default:
 		return false
 	}
-	delay += rand.N(delay/2 + 1)
 	if r.timer != nil {
 		r.timer.Stop()
 	}
 	r.gen = 0
+	r.notBefore = time.Now().Add(delay)
 	r.timer = time.AfterFunc(delay, func() { c.write(r) })
 	return true
 }
@@ -277,6 +322,8 @@ func (c *Client) SendGroup(ctx context.Context, room, msg string) (protocol.Ack,
 }
 
 func (c *Client) send(ctx context.Context, f protocol.Request) (protocol.Ack, error) {
+	// The message ends this user's typing there.
+	c.stopTyping(ctx, Target{To: f.To, Room: f.Room})
 	rep, err := c.do(ctx, kindSend, f)
 	if err != nil {
 		return protocol.Ack{}, err
@@ -290,7 +337,9 @@ func (c *Client) send(ctx context.Context, f protocol.Request) (protocol.Ack, er
 
 // JoinRoom takes a seat in room (keeping the one this user already holds)
 // and returns the room's seats; ErrFull when all eight are taken. The
-// client re-joins the room after every reconnect until LeaveRoom.
+// client re-joins the room after every reconnect until LeaveRoom, and
+// fetches the room's messages it missed meanwhile. What was said before
+// this client sat down is not delivered; RoomHistory reads it.
 func (c *Client) JoinRoom(ctx context.Context, room string) (protocol.Update, error) {
 	rep, err := c.do(ctx, kindJoin, protocol.Request{Action: protocol.ActionJoinRoom, Room: room})
 	if err != nil {
@@ -304,6 +353,14 @@ func (c *Client) JoinRoom(ctx context.Context, room string) (protocol.Update, er
 		if err := json.Unmarshal(rep.data, &u); err != nil {
 			return protocol.Update{}, fmt.Errorf("client: join %s: %w", room, err)
 		}
+		c.mu.Lock()
+		session := c.ctx
+		c.mu.Unlock()
+		go func() {
+			if err := c.afterJoin(session, room); err != nil {
+				c.log.Warn("minichat: reading a room's messages after joining failed", "room", room, "err", err)
+			}
+		}()
 		return u, nil
 	default:
 		return protocol.Update{}, fmt.Errorf("client: join %s: unexpected answer %q", room, rep.typ)
@@ -314,9 +371,10 @@ func (c *Client) JoinRoom(ctx context.Context, room string) (protocol.Update, er
 // re-joining it at once.
 func (c *Client) LeaveRoom(ctx context.Context, room string) error {
 	c.mu.Lock()
-	delete(c.rooms, room)
-	// The room's version starts again from 0 if everyone leaves.
-	delete(c.versions, room)
+	delete(c.joined, room)
+	// Without a seat, this client is told nothing of the room: what it
+	// held goes stale.
+	c.dropRoomLocked(room)
 	c.mu.Unlock()
 	_, err := c.do(ctx, kindOther, protocol.Request{Action: protocol.ActionLeaveRoom, Room: room})
 	return err
@@ -333,6 +391,15 @@ func (c *Client) DeleteMessage(ctx context.Context, messageID string) error {
 // WebSocket, which tells the users who share a room or a conversation.
 func (c *Client) SetAvatar(ctx context.Context, avatar string) error {
 	_, err := c.do(ctx, kindOther, protocol.Request{Action: protocol.ActionAvatarUpdated, Avatar: avatar})
+	return err
+}
+
+// MarkRead marks the conversation with peerID read up to and including
+// messageID, one of its messages (else a not-found *Error). The peer and
+// this user's other connections get a Read event; a marker never moves
+// back, so an older messageID changes nothing.
+func (c *Client) MarkRead(ctx context.Context, peerID, messageID string) error {
+	_, err := c.do(ctx, kindOther, protocol.Request{Action: protocol.ActionRead, PeerID: peerID, MessageID: messageID})
 	return err
 }
 

@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/minichatbar/minichat"
 	"github.com/minichatbar/minichat/pkg/app"
@@ -114,7 +118,34 @@ func user(t *testing.T, baseURL, name string, opts ...client.Option) (*client.Cl
 		t.Fatalf("dial %s: %v", name, err)
 	}
 	t.Cleanup(func() { c.Close() })
+	rec.waitCaughtUp(t)
 	return c, rec
+}
+
+// waitCaughtUp waits for the end of the first connection's catch-up, after
+// which everything stored before Dial returned has been delivered.
+func (r *recorder) waitCaughtUp(t *testing.T) {
+	t.Helper()
+	r.wait(t, "the first catch-up", func(evs []client.Event) bool {
+		return count(evs, func(ev client.Event) bool { _, ok := ev.(client.CaughtUp); return ok }) >= 1
+	})
+}
+
+// reconnectCatchUp returns the CaughtUp that followed the first reconnect,
+// if it came.
+func reconnectCatchUp(evs []client.Event) (client.CaughtUp, bool) {
+	reconnected := false
+	for _, ev := range evs {
+		switch e := ev.(type) {
+		case client.Connected:
+			reconnected = reconnected || e.Reconnect
+		case client.CaughtUp:
+			if reconnected {
+				return e, true
+			}
+		}
+	}
+	return client.CaughtUp{}, false
 }
 
 // recorder keeps every event of a client.
@@ -232,81 +263,6 @@ func allHistory(t *testing.T, c *client.Client, peer string) []protocol.ChatMess
 	}
 }
 
-// proxy forwards loopback TCP connections to a target, and can drop what
-// the server sends (to lose acks) or cut every connection (to force a
-// reconnect) without stopping the server.
-type proxy struct {
-	ln     net.Listener
-	target string
-	mute   atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target}
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut()
-	})
-	return p
-}
-
-func (p *proxy) url() string { return "http://" + p.ln.Addr().String() }
-
-func (p *proxy) accept() {
-	for {
-		down, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			down.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, down, up)
-		p.mu.Unlock()
-		go func() {
-			io.Copy(up, down)
-			up.Close()
-		}()
-		go func() {
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := up.Read(buf)
-				if n > 0 && !p.mute.Load() {
-					if _, werr := down.Write(buf[:n]); werr != nil {
-						break
-					}
-				}
-				if err != nil {
-					break
-				}
-			}
-			down.Close()
-		}()
-	}
-}
-
-// cut closes every connection made so far.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	conns := p.conns
-	p.conns = nil
-	p.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
 // receive returns the next value of ch, failing the test after waitTimeout.
 func receive[T any](t *testing.T, what string, ch <-chan T) T {
 	t.Helper()
@@ -336,4 +292,108 @@ func bounded(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// relay stands between a client and the real server at the WebSocket
+// frame level: HTTP API requests pass through and are recorded, and
+// frames are relayed one by one, so that a test can lose chosen pushes,
+// cut connections, or refuse new ones for a while (the client is then
+// offline, as the server sees it).
+type relay struct {
+	t      *testing.T
+	srv    *httptest.Server
+	target *server.Server
+	refuse atomic.Bool
+	drop   atomic.Pointer[func([]byte) bool] // server frames to lose
+	mu     sync.Mutex
+	reqs   []string
+	conns  []*websocket.Conn
+}
+
+func newRelay(t *testing.T, target *server.Server) *relay {
+	t.Helper()
+	r := &relay{t: t, target: target}
+	u, err := url.Parse(target.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httputil.NewSingleHostReverseProxy(u)
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path != "/ws" {
+			if strings.HasPrefix(req.URL.Path, "/api/") {
+				r.mu.Lock()
+				r.reqs = append(r.reqs, req.Method+" "+req.URL.RequestURI())
+				r.mu.Unlock()
+			}
+			api.ServeHTTP(w, req)
+			return
+		}
+		if r.refuse.Load() {
+			http.Error(w, "relay refuses", http.StatusServiceUnavailable)
+			return
+		}
+		up, _, err := websocket.Dial(req.Context(), target.WSURL+"?"+req.URL.RawQuery, nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		down, err := websocket.Accept(w, req, nil)
+		if err != nil {
+			up.CloseNow()
+			return
+		}
+		up.SetReadLimit(-1)
+		r.mu.Lock()
+		r.conns = append(r.conns, up, down)
+		r.mu.Unlock()
+		pump := func(from, to *websocket.Conn, filter bool) {
+			defer from.CloseNow()
+			defer to.CloseNow()
+			for {
+				typ, data, err := from.Read(context.Background())
+				if err != nil {
+					return
+				}
+				if drop := r.drop.Load(); filter && drop != nil && (*drop)(data) {
+					continue
+				}
+				if err := to.Write(context.Background(), typ, data); err != nil {
+					return
+				}
+			}
+		}
+		go pump(down, up, false)
+		pump(up, down, true)
+	}))
+	t.Cleanup(func() {
+		r.cut()
+		r.srv.Close()
+	})
+	return r
+}
+
+func (r *relay) url() string { return r.srv.URL }
+
+// dropFrames makes the relay lose the server's frames that match.
+func (r *relay) dropFrames(match func(frame []byte) bool) { r.drop.Store(&match) }
+
+// cut closes every connection relayed so far.
+func (r *relay) cut() {
+	r.mu.Lock()
+	conns := r.conns
+	r.conns = nil
+	r.mu.Unlock()
+	for _, c := range conns {
+		c.CloseNow()
+	}
+}
+
+// requests returns the HTTP API requests made so far ("GET /api/..."),
+// and forgets them.
+func (r *relay) requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	reqs := r.reqs
+	r.reqs = nil
+	return reqs
 }
