@@ -1,13 +1,18 @@
 package dynamostore
 
 import (
+	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/chat/limitertest"
 	"github.com/minichatbar/minichat/pkg/chat/storetest"
+	"github.com/minichatbar/minichat/pkg/testenv/awsproxy"
 	"github.com/minichatbar/minichat/pkg/testenv/moto"
 )
 
@@ -49,4 +54,47 @@ func TestMoto(t *testing.T) {
 func motoClient(t *testing.T) *dynamodb.Client {
 	endpoint := moto.Start(t)
 	return dynamodb.NewFromConfig(moto.Config(endpoint))
+}
+
+// TestLostAnswers loses the answer of every other write on its way back
+// from moto (the write took effect; the SDK retries it): a message, its
+// claim and a seat are each stored once, by the send that made them, and
+// the send is told so.
+func TestLostAnswers(t *testing.T) {
+	endpoint := moto.Start(t)
+	direct := dynamodb.NewFromConfig(moto.Config(endpoint))
+	table := createTable(t, direct)
+	proxy := awsproxy.Start(t, endpoint)
+	var writes atomic.Int64
+	proxy.SetFaults(awsproxy.Faults{Rate: 1, Kinds: []awsproxy.Fault{awsproxy.Lost}, Match: func(c awsproxy.Call) bool {
+		switch c.Action {
+		case "dynamodb:PutItem", "dynamodb:UpdateItem":
+			return writes.Add(1)%2 == 1
+		}
+		return false
+	}})
+	s := New(dynamodb.NewFromConfig(moto.Config(proxy.URL)), table)
+	ctx := t.Context()
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	alice := chat.User{UserID: "0193a000-0000-7000-8000-00000000000a", Username: "alice", CreatedAt: at}
+	bob := chat.User{UserID: "0193a000-0000-7000-8000-00000000000b", Username: "bob", CreatedAt: at}
+	for _, u := range []chat.User{alice, bob} {
+		if err := New(direct, table).CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		m := chat.Message{Kind: chat.KindPrivate, From: alice.UserID, FromName: "alice", To: bob.UserID, Content: fmt.Sprint("hi ", i), At: at, ClientID: fmt.Sprint("c", i)}
+		stored, created, err := s.SavePrivate(ctx, m, func(context.Context) error { return nil })
+		if err != nil || !created || stored.Seq != int64(i+1) {
+			t.Fatalf("send %d with lost answers: seq %d, created %v, %v", i, stored.Seq, created, err)
+		}
+	}
+	ms, err := New(direct, table).ListMessages(ctx, alice.UserID, bob.UserID, chat.Page{Limit: 10})
+	if err != nil || len(ms) != 3 {
+		t.Fatalf("history: %d messages, %v; want 3", len(ms), err)
+	}
+	if proxy.Injected()[awsproxy.Lost] == 0 {
+		t.Fatal("no answer was lost")
+	}
 }

@@ -299,6 +299,10 @@ type messageAttrs struct {
 	NA        int64      `dynamodbav:"na,omitempty"`
 	NB        int64      `dynamodbav:"nb,omitempty"`
 	TTL       int64      `dynamodbav:"ttl,omitempty"`
+	// Nonce tells the put that stored the message from a concurrent one
+	// for the same seq, which may carry the same id (same millisecond):
+	// a put the SDK retried after its answer was lost finds its own.
+	Nonce uint64 `dynamodbav:"n,omitempty"`
 }
 
 func toMessageAttrs(m chat.Message) messageAttrs {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/minichatbar/minichat/pkg/chat"
@@ -179,6 +181,12 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 			if err != nil {
 				return chat.Message{}, false, fmt.Errorf("save message: %w", err)
 			}
+			if won.Nonce == next.Nonce {
+				// This put itself, retried by the SDK after its answer was
+				// lost: the message is stored, by this send.
+				stored, err := won.message()
+				return stored, err == nil, err
+			}
 			if m.ClientID != "" && won.From == m.From && won.ClientID == m.ClientID {
 				first, err := won.message()
 				return first, false, err
@@ -218,6 +226,7 @@ func (s *DynamoStore) next(sc scope, m chat.Message, prev *messageAttrs) message
 	}
 	a.MessageID = messageID(ms, a.Seq, sc.hash)
 	a.TTL = sc.ttl
+	a.Nonce = rand.Uint64() | 1
 	return a
 }
 
@@ -234,9 +243,12 @@ func (s *DynamoStore) itemAt(ctx context.Context, sc scope, seq int64) (map[stri
 // service returned it.
 func (s *DynamoStore) claim(ctx context.Context, sc scope, m chat.Message) (bool, map[string]types.AttributeValue, error) {
 	at := s.now()
+	// The nonce tells this claim from another send's: a put the SDK
+	// retried after its answer was lost finds its own claim, not a resend.
+	nonce := uuid.NewString()
 	rec := map[string]types.AttributeValue{
 		"at": numAV(at.UnixMilli()), attrTTL: numAV(epochCeil(at.Add(s.idemTTL))),
-		"scope": &types.AttributeValueMemberS{Value: sc.pk},
+		"scope": &types.AttributeValueMemberS{Value: sc.pk}, "nonce": &types.AttributeValueMemberS{Value: nonce},
 	}
 	if sc.epoch != "" {
 		rec["ep"] = &types.AttributeValueMemberS{Value: sc.epoch}
@@ -247,6 +259,9 @@ func (s *DynamoStore) claim(ctx context.Context, sc scope, m chat.Message) (bool
 	}
 	err = s.write(ctx, w)
 	if old, taken := failedAt(err, 0); taken {
+		if n, ok := old["nonce"].(*types.AttributeValueMemberS); ok && n.Value == nonce {
+			return true, nil, nil
+		}
 		return false, old, nil
 	}
 	return err == nil, nil, err
