@@ -25,6 +25,8 @@ func TestLimitsAreParametersOfTheFunctionsEnvironment(t *testing.T) {
 		{"AvatarRate", "MINICHAT_AVATAR_RATE", "1", true},
 		{"AvatarBurst", "MINICHAT_AVATAR_BURST", "5", false},
 		{"Fanout", "MINICHAT_FANOUT", "16", false},
+		{"TypingRate", "MINICHAT_TYPING_RATE", "2", true},
+		{"TypingBurst", "MINICHAT_TYPING_BURST", "4", false},
 	} {
 		p := tpl.param(l.param)
 		if p == nil {

@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/minichatbar/minichat"
 	"github.com/minichatbar/minichat/pkg/app"
+	"github.com/minichatbar/minichat/pkg/localgw"
 	"github.com/minichatbar/minichat/pkg/logging"
 	"github.com/minichatbar/minichat/pkg/server"
 )
@@ -45,6 +47,9 @@ Environment:
   MINICHAT_AVATAR_RATE           avatar changes per second per user (default 1)
   MINICHAT_AVATAR_BURST          avatar changes in a burst per user (default 5)
   MINICHAT_FANOUT                concurrent pushes of one fan-out (default 16)
+  MINICHAT_TYPING_RATE           typing frames relayed per second per user (default 2)
+  MINICHAT_TYPING_BURST          typing frames relayed in a burst per user (default 4)
+  MINICHAT_FRAME_CONCURRENCY     frames of one connection run at once, as API Gateway may (default 1: in order)
   MINICHAT_DEBUG_ADDR            serve net/http/pprof there, e.g. 127.0.0.1:6060 (default: off)
   MINICHAT_PASSWORD              password for minichat chat (default: asked for on stdin)
   LOG_LEVEL                      debug, info, warn or error
@@ -114,8 +119,16 @@ func serve(args []string, out io.Writer) error {
 		}
 		defer stopDebug()
 	}
+	gw := localgw.Limits{}
+	if v := os.Getenv(envFrameConcurrency); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%s=%q: want a whole number of at least 1", envFrameConcurrency, v)
+		}
+		gw.FrameConcurrency = n
+	}
 	srv, err := server.Start(ctx, server.Options{
-		Addr: *addr, Settings: settings, Template: tpl, Logger: logging.FromEnv(),
+		Addr: *addr, Settings: settings, Template: tpl, Logger: logging.FromEnv(), Gateway: gw,
 	})
 	if err != nil {
 		return err
@@ -128,6 +141,11 @@ func serve(args []string, out io.Writer) error {
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
 }
+
+// envFrameConcurrency opts `minichat serve` into running a connection's
+// frames concurrently, as API Gateway may, to find ordering assumptions
+// of a client before AWS does.
+const envFrameConcurrency = "MINICHAT_FRAME_CONCURRENCY"
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {

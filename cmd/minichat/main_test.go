@@ -16,15 +16,20 @@ func TestServeLimitsFromEnvironment(t *testing.T) {
 		"MINICHAT_SEND_RATE", "MINICHAT_SEND_BURST", "MINICHAT_REGISTERS_PER_IP",
 		"MINICHAT_LOGIN_FAILS_PER_USER", "MINICHAT_LOGIN_FAILS_PER_IP",
 		"MINICHAT_AVATAR_RATE", "MINICHAT_AVATAR_BURST", "MINICHAT_FANOUT",
+		"MINICHAT_TYPING_RATE", "MINICHAT_TYPING_BURST", "MINICHAT_FRAME_CONCURRENCY",
 	} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("serve -h does not list %s", name)
 		}
 	}
-	t.Setenv("MINICHAT_SEND_BURST", "lots")
-	err := run([]string{"serve", "-addr", "127.0.0.1:0", "-data", t.TempDir()}, &out)
-	if err == nil || !strings.Contains(err.Error(), "MINICHAT_SEND_BURST") {
-		t.Fatalf("serve with MINICHAT_SEND_BURST=lots: %v", err)
+	for _, name := range []string{"MINICHAT_SEND_BURST", "MINICHAT_FRAME_CONCURRENCY"} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, "lots")
+			err := run([]string{"serve", "-addr", "127.0.0.1:0", "-data", t.TempDir()}, &out)
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("serve with %s=lots: %v", name, err)
+			}
+		})
 	}
 }
 

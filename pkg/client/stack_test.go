@@ -23,6 +23,7 @@ import (
 	"github.com/minichatbar/minichat/pkg/auth"
 	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/client"
+	"github.com/minichatbar/minichat/pkg/localgw"
 	"github.com/minichatbar/minichat/pkg/logging"
 	"github.com/minichatbar/minichat/pkg/protocol"
 	"github.com/minichatbar/minichat/pkg/server"
@@ -64,6 +65,9 @@ func (s *stack) start() {
 		Passwords:  auth.BcryptPasswords{Cost: 4},
 		ChatLimits: s.limits,
 		Logger:     testLogger(),
+		// The gateway runs up to 8 frames of a connection at once, as API
+		// Gateway may: the client must not rely on their order.
+		Gateway: localgw.Limits{FrameConcurrency: 8},
 	})
 	if err != nil {
 		s.t.Fatalf("start server: %v", err)

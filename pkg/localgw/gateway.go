@@ -128,6 +128,11 @@ type Limits struct {
 	WriteTimeout time.Duration
 	// HTTPBodyBytes is the largest HTTP API request body.
 	HTTPBodyBytes int64
+	// FrameConcurrency is how many of one connection's frames run at once.
+	// 1, the default, runs them one after another, in the order they came;
+	// more runs that many at once, as API Gateway may (it promises no
+	// order), so that a client's ordering assumptions fail locally too.
+	FrameConcurrency int
 }
 
 // FromTemplate returns a Config holding the WebSocket routes, route

@@ -251,18 +251,19 @@ func (g *Gateway) lookup(id string) *connection {
 }
 
 // serveConnection reads client messages until the connection ends, hands
-// them in order to one worker (API Gateway invokes the routes of one
-// connection in turn here, so that replies keep the client's order), and runs
-// $disconnect once at the end.
+// them in order to the connection's workers (one by default, so that
+// replies keep the client's order; Limits.FrameConcurrency for more), and
+// runs $disconnect once at the end.
 func (g *Gateway) serveConnection(c *connection) {
 	queue := make(chan inbound, inboundCapacity)
-	worked := make(chan struct{})
-	go func() {
-		defer close(worked)
-		for m := range queue {
-			g.route(c, m)
-		}
-	}()
+	var workers sync.WaitGroup
+	for range max(1, g.limits.FrameConcurrency) {
+		workers.Go(func() {
+			for m := range queue {
+				g.route(c, m)
+			}
+		})
+	}
 	idle := time.AfterFunc(g.limits.IdleTimeout, func() { c.close(closeGoingAway, "Going away") })
 	maxAge := time.AfterFunc(g.limits.MaxDuration, func() { c.close(closeGoingAway, "Going away") })
 
@@ -289,7 +290,7 @@ func (g *Gateway) serveConnection(c *connection) {
 	c.close(code, reason)
 	c.closer.Wait()
 	close(queue)
-	<-worked
+	workers.Wait()
 	g.disconnect(c, int(c.closeCode), c.closeReason)
 }
 

@@ -52,6 +52,18 @@ func e2e(t *testing.T, options func(t *testing.T) server.Options, opts ...suiteO
 
 func TestEndToEndBolt(t *testing.T) { e2e(t, boltOptions) }
 
+// TestEndToEndConcurrentFrames runs the suite with the gateway invoking up
+// to 8 frames of a connection at once, as API Gateway may: nothing the
+// server or the tests do may rest on one connection's frames running in
+// order.
+func TestEndToEndConcurrentFrames(t *testing.T) {
+	e2e(t, func(t *testing.T) server.Options {
+		o := boltOptions(t)
+		o.Gateway.FrameConcurrency = 8
+		return o
+	})
+}
+
 func testPrivateChat(t *testing.T, s *stack) {
 	alice, bob := s.register("alice"), s.register("bob")
 	a1, a2 := s.dial(t, alice.Token), s.dial(t, alice.Token)

@@ -127,7 +127,7 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 			first, err := prev.message()
 			return first, false, err
 		}
-		claimAt, where, err := s.claimOf(ctx, m, claim)
+		claimAt, where, finished, err := s.claimOf(ctx, m, claim)
 		if err != nil {
 			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
 		}
@@ -142,7 +142,7 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
 		case found:
 			return first, false, nil
-		case s.now().Sub(claimAt) < inFlight:
+		case !finished && s.now().Sub(claimAt) < inFlight:
 			return chat.Message{}, false, fmt.Errorf("save message: the first send of id %q is still being stored: %w", m.ClientID, chat.ErrThrottled)
 		}
 		// The first send died before it stored anything: this one does.
@@ -151,6 +151,21 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 		s.release(ctx, m, claimed)
 		return chat.Message{}, false, admitErr
 	}
+	stored, created, err := s.store(ctx, sc, m, prev)
+	if err != nil {
+		// Whether the message got stored is unknown (an answer may have
+		// been lost): the claim stays, marked finished, so that a resend
+		// looks for the message at once instead of waiting for a send
+		// still in flight.
+		s.finishClaim(ctx, m, claimed)
+	}
+	return stored, created, err
+}
+
+// store writes m as the message after prev in sc: a conditional put on the
+// next seq, the seq's claim. A lost race for the seq tries the next one;
+// one lost to the same client id is a resend.
+func (s *DynamoStore) store(ctx context.Context, sc scope, m chat.Message, prev *messageAttrs) (chat.Message, bool, error) {
 	if sc.a != "" && (prev == nil || prev.Seq == 0) {
 		if err := s.openConversation(ctx, sc); err != nil {
 			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
@@ -270,23 +285,36 @@ func (s *DynamoStore) claim(ctx context.Context, sc scope, m chat.Message) (bool
 // claimOf is when the existing claim of m's client id was made and where
 // its message went, from the record (read now if the failed put did not
 // return it).
-func (s *DynamoStore) claimOf(ctx context.Context, m chat.Message, rec map[string]types.AttributeValue) (time.Time, scope, error) {
+func (s *DynamoStore) claimOf(ctx context.Context, m chat.Message, rec map[string]types.AttributeValue) (time.Time, scope, bool, error) {
 	if len(rec) == 0 {
 		out, err := s.getItem(ctx, &dynamodb.GetItemInput{Key: idemKey(m.From, m.ClientID)})
 		if err != nil {
-			return time.Time{}, scope{}, err
+			return time.Time{}, scope{}, false, err
 		}
 		rec = out.Item
 	}
 	var a struct {
-		At    int64  `dynamodbav:"at"`
-		Scope string `dynamodbav:"scope"`
-		Epoch string `dynamodbav:"ep"`
+		At       int64  `dynamodbav:"at"`
+		Scope    string `dynamodbav:"scope"`
+		Epoch    string `dynamodbav:"ep"`
+		Finished bool   `dynamodbav:"done"`
 	}
 	if err := attributevalue.UnmarshalMap(rec, &a); err != nil {
-		return time.Time{}, scope{}, fmt.Errorf("decode claim: %w", err)
+		return time.Time{}, scope{}, false, fmt.Errorf("decode claim: %w", err)
 	}
-	return time.UnixMilli(a.At), scope{pk: a.Scope, epoch: a.Epoch}, nil
+	return time.UnixMilli(a.At), scope{pk: a.Scope, epoch: a.Epoch}, a.Finished, nil
+}
+
+// finishClaim marks a claim whose send ended in an error, best effort: a
+// claim left unmarked holds resends off for inFlight.
+func (s *DynamoStore) finishClaim(ctx context.Context, m chat.Message, claimed bool) {
+	if !claimed {
+		return
+	}
+	w, err := update(idemKey(m.From, m.ClientID), expression.Set(expression.Name("done"), expression.Value(true)), cond(exists(attrPK)))
+	if err == nil {
+		_ = s.write(ctx, w)
+	}
 }
 
 // release gives a claim back when its send was refused, so that the
