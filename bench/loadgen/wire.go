@@ -69,6 +69,7 @@ type event struct {
 	code      string // error code
 	retryMs   int    // error retryAfterMs
 	deleted   bool
+	epoch     string // a group ack's room epoch (minichat)
 }
 
 // conn is one client connection. Its reader goroutine calls on for every
@@ -335,6 +336,7 @@ type frame struct {
 	Content      string `json:"content"`
 	RetryAfterMs int    `json:"retryAfterMs"`
 	Deleted      bool   `json:"deleted"`
+	Epoch        string `json:"epoch"`
 }
 
 func parseMinichat(b []byte, ev *event) {
@@ -361,7 +363,7 @@ func parseMinichat(b []byte, ev *event) {
 	if json.Unmarshal(b, &f) != nil {
 		return
 	}
-	ev.id, ev.code, ev.retryMs, ev.deleted = f.ID, f.Code, f.RetryAfterMs, f.Deleted
+	ev.id, ev.code, ev.retryMs, ev.deleted, ev.epoch = f.ID, f.Code, f.RetryAfterMs, f.Deleted, f.Epoch
 	ev.messageID, ev.from = []byte(f.MessageID), []byte(f.From)
 	switch f.Type {
 	case "group-message":
