@@ -70,7 +70,7 @@ func (l *lab) measure(t *testing.T) []measurement {
 	for _, dir := range l.dirs {
 		m := measurement{dir: dir, size: sizes[dir]}
 		for n := range *coldStarts {
-			e := startEmulator(t, l.rie, l.bins[dir], dir, append(slices.Clone(l.env), "AWS_LAMBDA_FUNCTION_NAME="+dir))
+			e := startEmulator(t, l.rie, l.bins[dir], dir, l.envOf(t, dir))
 			e.invoke(t, l.coldEvent(t, dir, n))
 			e.invoke(t, l.coldEvent(t, dir, n))
 			init, d := e.initDuration(t), e.durations(t, 2)

@@ -2,6 +2,7 @@ package localgw
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -64,6 +65,9 @@ func (c *corkConn) uncork(timeout time.Duration) error {
 	}
 	return err
 }
+
+// errUpgradeFailed answers a push to a connection whose upgrade failed.
+var errUpgradeFailed = errors.New("the WebSocket upgrade failed")
 
 type outFrame struct {
 	data []byte
@@ -130,6 +134,12 @@ func (g *Gateway) writeQueued(c *connection) bool {
 // writeBatch writes frames with one flush and tells each sender how it went.
 func (g *Gateway) writeBatch(c *connection, frames []outFrame) {
 	errs := make([]error, len(frames))
+	if !c.upgraded() {
+		for _, f := range frames {
+			f.done <- errUpgradeFailed
+		}
+		return
+	}
 	c.cork.cork()
 	for i, f := range frames {
 		// Corked, the library's write only fills memory: it needs no

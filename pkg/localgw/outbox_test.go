@@ -37,7 +37,7 @@ func TestConcurrentPushesArriveWholeAndInOrder(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	conn := h.gw.lookup(id)
-	if conn == nil {
+	if conn == nil || !conn.upgraded() {
 		t.Fatal("the connection never opened")
 	}
 	// The first socket write waits until every sender has a frame
@@ -116,4 +116,24 @@ func (c *countingConn) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
+}
+
+// TestPushRightAfterTheHandshake pushes as soon as the client has its 101,
+// as another connection's handler may: the push lands (on AWS a connection
+// takes pushes once its $connect succeeded).
+func TestPushRightAfterTheHandshake(t *testing.T) {
+	h := newHarness(t, Config{
+		WebSocketRoutes: []samtemplate.WSRoute{wsRoute("$connect", "connect"), wsRoute("$disconnect", "disconnect")},
+	}, map[string]any{"connect": accept, "disconnect": ok})
+	for range 20 {
+		c := h.dial("", nil)
+		id := h.nextWS("connect").RequestContext.ConnectionID
+		// The client has its 101 (dial returned): the first push must land.
+		if err := h.gw.PostToConnection(context.Background(), id, []byte("hello")); err != nil {
+			t.Fatalf("push right after the handshake: %v", err)
+		}
+		if got := read(t, c); got != "hello" {
+			t.Fatalf("read %q", got)
+		}
+	}
 }

@@ -45,6 +45,9 @@ type connection struct {
 	// cork and out combine the frames pushed to the connection (outbox.go).
 	cork *corkConn
 	out  outbox
+	// ready is closed once the upgrade is over: ws is set, or stays nil if
+	// the upgrade failed.
+	ready chan struct{}
 
 	lastActive atomic.Int64 // unix ms of the last client message
 
@@ -53,6 +56,12 @@ type connection struct {
 	closeReason string
 	closer      sync.WaitGroup
 	onClose     func()
+}
+
+// upgraded waits for the upgrade to end and reports whether it succeeded.
+func (c *connection) upgraded() bool {
+	<-c.ready
+	return c.ws != nil
 }
 
 // inbound is one client message.
@@ -104,6 +113,16 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !admitted {
 		return
 	}
+	// The connection takes pushes from before the client has its 101, as
+	// on AWS: a push that comes between waits for the upgrade.
+	c.ready = make(chan struct{})
+	c.onClose = func() { g.unregister(c) }
+	if !g.register(c) {
+		close(c.ready)
+		writeMessage(w, http.StatusServiceUnavailable, "Service Unavailable")
+		g.disconnect(c, int(closeGoingAway), "Going away")
+		return
+	}
 	c.cork = &corkConn{}
 	ws, err := websocket.Accept(&guardedWriter{ResponseWriter: w, guard: c.guard, cork: c.cork}, r, &websocket.AcceptOptions{
 		Subprotocols: subprotocols,
@@ -113,15 +132,14 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		g.log.Warn("localgw: upgrade failed after $connect", "connectionId", c.id, "err", err)
+		g.unregister(c)
+		close(c.ready)
 		g.disconnect(c, int(closeAbnormal), "upgrade failed")
 		return
 	}
 	ws.SetReadLimit(g.limits.MessageBytes)
 	c.ws = ws
-	c.onClose = func() { g.unregister(c) }
-	if !g.register(c) {
-		c.close(closeGoingAway, "Going away")
-	}
+	close(c.ready)
 	g.serveConnection(c)
 }
 
@@ -320,12 +338,12 @@ func (c *connection) close(code websocket.StatusCode, reason string) {
 		c.closer.Add(1)
 		go func() {
 			defer c.closer.Done()
-			_ = c.ws.Close(code, reason)
+			if c.upgraded() {
+				_ = c.ws.Close(code, reason)
+			}
 		}()
 	})
 }
-
-// send writes one text frame, giving up after Limits.WriteTimeout.
 
 // route invokes the route a client message selects, answering failures with
 // API Gateway's error frames. Integration responses are not sent back: API

@@ -48,6 +48,13 @@ func e2e(t *testing.T, options func(t *testing.T) server.Options, opts ...suiteO
 	t.Run("ConcurrentJoiners", func(t *testing.T) { testConcurrentJoiners(t, open(t), cfg.joiners) })
 	t.Run("HTTPAPI", func(t *testing.T) { testHTTPAPI(t, open(t)) })
 	t.Run("FileMessages", func(t *testing.T) { testFileMessages(t, open(t)) })
+	t.Run("PresenceTypingRead", func(t *testing.T) { testPresenceTypingRead(t, open(t)) })
+	t.Run("ImageAvatar", func(t *testing.T) { testImageAvatar(t, open(t)) })
+	t.Run("GhostSeats", func(t *testing.T) {
+		o := options(t)
+		store := openStore(t, &o)
+		testGhostSeats(t, startStack(t, o), store)
+	})
 }
 
 func TestEndToEndBolt(t *testing.T) { e2e(t, boltOptions) }

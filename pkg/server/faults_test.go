@@ -569,9 +569,6 @@ func (l *faultLoad) finish() faultReport {
 				rep.deliveredLive++
 			} else {
 				rep.repaired++
-				if os.Getenv("FAULTS_DEBUG") != "" {
-					t.Logf("not live: %v to %s", it, u.acct.UserID)
-				}
 			}
 		}
 	}
