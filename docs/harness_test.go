@@ -33,38 +33,6 @@ import (
 	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
-// pushed is one frame pushed to a connection.
-type pushed struct {
-	conn string
-	data []byte
-}
-
-// recorder is a Pusher that keeps every frame, in the order they were
-// pushed across all connections, so that a test sees which went first.
-type recorder struct {
-	mu     sync.Mutex
-	frames []pushed
-}
-
-func (r *recorder) Push(_ context.Context, connID string, data []byte) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.frames = append(r.frames, pushed{connID, slices.Clone(data)})
-	return nil
-}
-
-func (r *recorder) Disconnect(context.Context, string) error { return nil }
-
-func (r *recorder) Alive(context.Context, string) (bool, error) { return true, nil }
-
-func (r *recorder) take() []pushed {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f := r.frames
-	r.frames = nil
-	return f
-}
-
 // part is one part of a multipart form, as a client sent it.
 type part struct {
 	name, fileName string
@@ -125,7 +93,7 @@ type harness struct {
 	ws      *edge.WebSocket
 	http    *edge.HTTP
 	tokens  *auth.JWTTokens
-	push    *recorder
+	push    *testenv.RawPusher
 	// seen holds the frame types pushed, called the operations answered.
 	seen   map[string]bool
 	called map[string]bool
@@ -179,7 +147,7 @@ func newHarness(t *testing.T, limits chat.Limits) *harness {
 	s3srv := httptest.NewServer(uploads)
 	t.Cleanup(s3srv.Close)
 	files := s3files.New(testenv.S3Client(s3srv.URL), testBucket)
-	push := &recorder{}
+	push := &testenv.RawPusher{}
 	log := slog.New(slog.DiscardHandler)
 	svc, err := chat.NewService(chat.Config{
 		Store: store, Limiter: memlimit.New(), Pusher: push, Encoder: edge.Wire{}, Tokens: tokens, Files: files,
@@ -265,15 +233,15 @@ func (h *harness) frames(step string, want map[string][]string) map[string][]map
 	h.t.Helper()
 	out := map[string][]map[string]any{}
 	h.order = nil
-	for _, p := range h.push.take() {
+	for _, p := range h.push.Take() {
 		var f map[string]any
-		if err := json.Unmarshal(p.data, &f); err != nil {
-			h.t.Errorf("%s: %s got a frame that is not a JSON object: %s", step, p.conn, p.data)
+		if err := json.Unmarshal(p.Data, &f); err != nil {
+			h.t.Errorf("%s: %s got a frame that is not a JSON object: %s", step, p.Conn, p.Data)
 			continue
 		}
 		typ := fmt.Sprint(f["type"])
-		out[p.conn] = append(out[p.conn], f)
-		h.order = append(h.order, p.conn+" "+typ)
+		out[p.Conn] = append(out[p.Conn], f)
+		h.order = append(h.order, p.Conn+" "+typ)
 		m, ok := h.types[typ]
 		switch {
 		case !ok:
@@ -283,7 +251,7 @@ func (h *harness) frames(step string, want map[string][]string) map[string][]map
 			h.t.Errorf("%s: the server sent %q, which asyncapi.yaml marks planned", step, typ)
 		}
 		h.seen[typ] = true
-		for _, e := range h.async.validate(m.payload, f, step+" -> "+p.conn+" "+typ) {
+		for _, e := range h.async.validate(m.payload, f, step+" -> "+p.Conn+" "+typ) {
 			h.t.Error(e)
 		}
 	}

@@ -252,13 +252,7 @@ func newLab(t *testing.T, rie string) *lab {
 
 	endpoint := moto.Start(t)
 	const name = "lambda-packaging"
-	names := provision.Names{}
-	for _, tb := range tpl.Tables() {
-		names[tb.LogicalID] = name
-	}
-	for _, b := range tpl.Buckets() {
-		names[b.LogicalID] = name
-	}
+	names := provision.OneName(tpl, name)
 	cfg := moto.Config(endpoint)
 	if _, err := provision.Provision(t.Context(), tpl, cfg, names, provision.WithPathStyle(true)); err != nil {
 		t.Fatal(err)

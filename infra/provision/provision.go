@@ -32,6 +32,19 @@ var ErrNotOwned = errors.New("provision: bucket exists and is not yours")
 // its logical id lower-cased.
 type Names map[string]string
 
+// OneName names every table and bucket of t name: a test's own stack,
+// one table and one bucket under one name.
+func OneName(t *samtemplate.Template, name string) Names {
+	n := Names{}
+	for _, tb := range t.Tables() {
+		n[tb.LogicalID] = name
+	}
+	for _, b := range t.Buckets() {
+		n[b.LogicalID] = name
+	}
+	return n
+}
+
 // name returns the physical name of the resource.
 func (n Names) name(logicalID, literal string) string {
 	if v := n[logicalID]; v != "" {

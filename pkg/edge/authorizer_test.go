@@ -12,6 +12,7 @@ import (
 	"github.com/minichatbar/minichat/pkg/chat"
 	"github.com/minichatbar/minichat/pkg/edge"
 	"github.com/minichatbar/minichat/pkg/protocol"
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 const methodArn = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/ws/$connect"
@@ -133,13 +134,13 @@ func TestConnect(t *testing.T) {
 	// unauthorized: it tells who, if anyone, a connection speaks for.
 	whoIs := func(t *testing.T, conn string) string {
 		t.Helper()
-		fx.push.take()
+		fx.push.Take()
 		if _, err := fx.ws.Action(protocol.ActionJoinRoom)(ctx, wsEvent(conn, protocol.ActionJoinRoom, `{"action":"joinroom","room":"whois-`+conn+`"}`)); err != nil {
 			t.Fatal(err)
 		}
-		var reply *pushed
-		for _, p := range fx.push.take() {
-			if p.conn == conn && reply == nil {
+		var reply *testenv.Pushed
+		for _, p := range fx.push.Take() {
+			if p.Conn == conn && reply == nil {
 				reply = &p
 			}
 		}

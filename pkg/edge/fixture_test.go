@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,46 +51,13 @@ const (
 	connAnon  = "conn-anon"
 )
 
-// pushed is one frame a handler sent through the Management API.
-type pushed struct {
-	conn string
-	data []byte
-}
-
-// recorder is a Pusher that keeps every frame, raw, so that a test can
-// check what was really sent.
-type recorder struct {
-	mu     sync.Mutex
-	frames []pushed
-}
-
-func (r *recorder) Push(_ context.Context, connID string, data []byte) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.frames = append(r.frames, pushed{conn: connID, data: bytes.Clone(data)})
-	return nil
-}
-
-func (r *recorder) Disconnect(context.Context, string) error { return nil }
-
-func (r *recorder) Alive(context.Context, string) (bool, error) { return true, nil }
-
-// take returns and forgets the frames pushed so far.
-func (r *recorder) take() []pushed {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f := r.frames
-	r.frames = nil
-	return f
-}
-
 // fixture is the chat service over a real bolt store and an embedded S3,
 // behind the edge handlers, as a Lambda runs it.
 type fixture struct {
 	svc    *chat.Service
 	ws     *edge.WebSocket
 	http   *edge.HTTP
-	push   *recorder
+	push   *testenv.RawPusher
 	tokens *auth.JWTTokens
 	alice  chat.Session
 	bob    chat.Session
@@ -115,7 +81,7 @@ func newFixture(tb testing.TB, dir string) *fixture {
 	var n atomic.Uint64
 	n.Store(1)
 	log := slog.New(slog.DiscardHandler)
-	f := &fixture{push: &recorder{}, tokens: tokens}
+	f := &fixture{push: &testenv.RawPusher{}, tokens: tokens}
 	f.svc, err = chat.NewService(chat.Config{
 		Store: store, Limiter: memlimit.New(), Pusher: f.push, Encoder: edge.Wire{}, Tokens: tokens, Passwords: auth.BcryptPasswords{Cost: 4},
 		Files: files, FilePolicy: chat.FilePolicy{MaxSize: 1 << 20}, Logger: log,
@@ -149,7 +115,7 @@ func newFixture(tb testing.TB, dir string) *fixture {
 	if _, err := f.ws.Action(protocol.ActionJoinRoom)(ctx, wsEvent(connAlice, protocol.ActionJoinRoom, `{"action":"joinroom","room":"bar"}`)); err != nil {
 		tb.Fatal(err)
 	}
-	f.push.take()
+	f.push.Take()
 	return f
 }
 
@@ -247,31 +213,31 @@ func decodeObject(data []byte) (map[string]any, error) {
 }
 
 // checkFrame checks one frame a handler pushed; it returns the frame.
-func checkFrame(t *testing.T, p pushed) map[string]any {
+func checkFrame(t *testing.T, p testenv.Pushed) map[string]any {
 	t.Helper()
-	m, err := decodeObject(p.data)
+	m, err := decodeObject(p.Data)
 	if err != nil {
-		t.Fatalf("frame to %s: %v: %q", p.conn, err, p.data)
+		t.Fatalf("frame to %s: %v: %q", p.Conn, err, p.Data)
 	}
 	typ, _ := m["type"].(string)
 	if !slices.Contains(frameTypes, typ) {
-		t.Fatalf("frame to %s has no protocol type: %s", p.conn, p.data)
+		t.Fatalf("frame to %s has no protocol type: %s", p.Conn, p.Data)
 	}
 	if typ != protocol.TypeError {
 		return m
 	}
 	code, _ := m["code"].(string)
 	if _, ok := errorCodes[code]; !ok || code == protocol.CodeInternal {
-		t.Fatalf("error frame with code %q: %s", code, p.data)
+		t.Fatalf("error frame with code %q: %s", code, p.Data)
 	}
 	msg, _ := m["message"].(string)
 	if why := safeMessage(msg); why != "" {
-		t.Fatalf("error frame: %s: %s", why, p.data)
+		t.Fatalf("error frame: %s: %s", why, p.Data)
 	}
 	if id, ok := m["id"]; ok {
 		s, _ := id.(string)
 		if chat.ValidClientID(s) != nil || s == "" {
-			t.Fatalf("error frame echoes an invalid id: %s", p.data)
+			t.Fatalf("error frame echoes an invalid id: %s", p.Data)
 		}
 	}
 	return m

@@ -51,12 +51,12 @@ func FuzzWebSocketFrame(f *testing.F) {
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s from %s: status %d, err %v", name, caller, resp.StatusCode, err)
 		}
-		frames := fx.push.take()
+		frames := fx.push.Take()
 		var replies []map[string]any
 		others := 0
 		for _, p := range frames {
 			m := checkFrame(t, p)
-			if p.conn == caller {
+			if p.Conn == caller {
 				replies = append(replies, m)
 			} else {
 				others++
@@ -133,7 +133,7 @@ func FuzzHTTPAPI(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%s: err %v", ev.RouteKey, err)
 		}
-		fx.push.take()
+		fx.push.Take()
 		checkHTTPResponse(t, ev, resp)
 		known := slices.Contains(httpRouteKeys, ev.RouteKey)
 		switch {

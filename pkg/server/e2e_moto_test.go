@@ -52,13 +52,7 @@ func TestEndToEndMoto(t *testing.T) {
 	var seq atomic.Int64
 	e2e(t, func(t *testing.T) server.Options {
 		name := fmt.Sprintf("e2e-%d", seq.Add(1))
-		names := provision.Names{}
-		for _, tb := range tpl.Tables() {
-			names[tb.LogicalID] = name
-		}
-		for _, b := range tpl.Buckets() {
-			names[b.LogicalID] = name
-		}
+		names := provision.OneName(tpl, name)
 		if _, err := provision.Provision(t.Context(), tpl, moto.Config(endpoint), names, provision.WithPathStyle(true)); err != nil {
 			t.Fatal(err)
 		}

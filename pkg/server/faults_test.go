@@ -119,13 +119,7 @@ func TestFaults(t *testing.T) {
 
 func runFaultCell(t *testing.T, tpl *samtemplate.Template, endpoint string, n int, cell faultCell) faultReport {
 	name := fmt.Sprintf("faults-%d", n)
-	names := provision.Names{}
-	for _, tb := range tpl.Tables() {
-		names[tb.LogicalID] = name
-	}
-	for _, b := range tpl.Buckets() {
-		names[b.LogicalID] = name
-	}
+	names := provision.OneName(tpl, name)
 	if _, err := provision.Provision(t.Context(), tpl, moto.Config(endpoint), names, provision.WithPathStyle(true)); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -92,4 +93,43 @@ func Types(frames []map[string]any) []string {
 		ts = append(ts, t)
 	}
 	return ts
+}
+
+// Pushed is one frame pushed to a connection, as sent.
+type Pushed struct {
+	Conn string
+	Data []byte
+}
+
+// RawPusher is a chat.Pusher that keeps every frame raw, in the order they
+// were pushed across all connections, so that a test sees what was really
+// sent and which went first. Every connection is alive.
+type RawPusher struct {
+	mu     sync.Mutex
+	frames []Pushed
+}
+
+var _ chat.Pusher = (*RawPusher)(nil)
+
+// Push records data for connID.
+func (r *RawPusher) Push(_ context.Context, connID string, data []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.frames = append(r.frames, Pushed{connID, bytes.Clone(data)})
+	return nil
+}
+
+// Disconnect does nothing: no connection is ever gone.
+func (r *RawPusher) Disconnect(context.Context, string) error { return nil }
+
+// Alive reports every connection alive.
+func (r *RawPusher) Alive(context.Context, string) (bool, error) { return true, nil }
+
+// Take returns and forgets the frames pushed so far.
+func (r *RawPusher) Take() []Pushed {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.frames
+	r.frames = nil
+	return f
 }
