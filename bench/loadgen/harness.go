@@ -148,18 +148,7 @@ func benchMain(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	repo, err := repoRoot()
-	if err != nil {
-		return err
-	}
-	out := f.out
-	if !filepath.IsAbs(out) {
-		out = filepath.Join(repo, out)
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "minichat-bench-")
+	repo, out, tmp, err := workDirs(f.out, "bench")
 	if err != nil {
 		return err
 	}

@@ -357,3 +357,22 @@ func buildMinichat(ctx context.Context, repo, out string, race bool) error {
 	}
 	return nil
 }
+
+// workDirs returns the repository, the output directory (out, made
+// absolute against the repository and created) and a fresh temporary
+// directory for a run of what.
+func workDirs(out, what string) (repo, outDir, tmp string, err error) {
+	if repo, err = repoRoot(); err != nil {
+		return "", "", "", err
+	}
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(repo, out)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", "", "", err
+	}
+	if tmp, err = os.MkdirTemp("", "minichat-"+what+"-"); err != nil {
+		return "", "", "", err
+	}
+	return repo, out, tmp, nil
+}

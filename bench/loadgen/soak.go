@@ -66,18 +66,7 @@ func soakMain(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	repo, err := repoRoot()
-	if err != nil {
-		return err
-	}
-	out := f.out
-	if !filepath.IsAbs(out) {
-		out = filepath.Join(repo, out)
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "minichat-soak-")
+	repo, out, tmp, err := workDirs(f.out, "soak")
 	if err != nil {
 		return err
 	}

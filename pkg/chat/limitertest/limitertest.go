@@ -3,13 +3,13 @@ package limitertest
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 // Run runs the conformance suite of chat.Limiter: one subtest per
@@ -42,20 +42,6 @@ func must(t *testing.T, err error, what string) {
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
-}
-
-// race runs do(0..n-1) in n goroutines released together.
-func race(n int, do func(i int)) {
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			do(i)
-		})
-	}
-	close(start)
-	wg.Wait()
 }
 
 var allowTests = []limiterTest{
@@ -135,7 +121,7 @@ func testAllowConcurrent(t *testing.T, s chat.Limiter) {
 	key := "send#" + newKey()
 	oks := make([]bool, n)
 	errs := make([]error, n)
-	race(n, func(i int) {
+	testenv.Race(n, func(i int) {
 		oks[i], _, errs[i] = s.Allow(ctx, key, 1, burst, t0)
 	})
 	allowed := 0
@@ -227,7 +213,7 @@ func testHitConcurrent(t *testing.T, s chat.Limiter) {
 	key := "ip#" + newKey()
 	counts := make([]int, n)
 	errs := make([]error, n)
-	race(n, func(i int) {
+	testenv.Race(n, func(i int) {
 		counts[i], errs[i] = s.Hit(ctx, key, w, at)
 	})
 	for i := range n {

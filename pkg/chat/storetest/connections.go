@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 var connectionTests = []storeTest{
@@ -299,7 +300,7 @@ func testConcurrentConnects(t *testing.T, s chat.Store) {
 	for i := range conns {
 		conns[i] = newConn(alice)
 	}
-	race(n, func(i int) { firsts[i], errs[i] = s.Connect(ctx, conns[i]) })
+	testenv.Race(n, func(i int) { firsts[i], errs[i] = s.Connect(ctx, conns[i]) })
 	ids := make([]string, n)
 	nFirst := 0
 	for i := range n {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 var conversationTests = []storeTest{
@@ -203,7 +204,7 @@ func testConcurrentSaves(t *testing.T, s chat.Store) {
 	}
 	stored := make([]chat.Message, n)
 	errs := make([]error, n)
-	race(n, func(i int) { stored[i], _, errs[i] = s.SavePrivate(ctx, drafts[i], allow) })
+	testenv.Race(n, func(i int) { stored[i], _, errs[i] = s.SavePrivate(ctx, drafts[i], allow) })
 	var got []int64
 	ids := map[string]bool{}
 	for i := range n {
@@ -235,7 +236,7 @@ func testConcurrentResends(t *testing.T, s chat.Store) {
 	stored := make([]chat.Message, n)
 	created := make([]bool, n)
 	errs := make([]error, n)
-	race(n, func(i int) { stored[i], created[i], errs[i] = s.SavePrivate(ctx, m, allow) })
+	testenv.Race(n, func(i int) { stored[i], created[i], errs[i] = s.SavePrivate(ctx, m, allow) })
 	nCreated := 0
 	for i := range n {
 		if errs[i] != nil {

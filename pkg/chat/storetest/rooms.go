@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/minichatbar/minichat/pkg/chat"
+	"github.com/minichatbar/minichat/pkg/testenv"
 )
 
 var roomTests = []storeTest{
@@ -259,7 +260,7 @@ func testJoinConcurrent(t *testing.T, s chat.Store) {
 	us, _ := seated(t, s, n)
 	results := make([]chat.Room, n)
 	errs := make([]error, n)
-	race(n, func(i int) { results[i], _, errs[i] = s.JoinRoom(ctx, "lobby", identity(us[i])) })
+	testenv.Race(n, func(i int) { results[i], _, errs[i] = s.JoinRoom(ctx, "lobby", identity(us[i])) })
 	won, full := 0, 0
 	for i := range n {
 		switch {
@@ -289,7 +290,7 @@ func testRejoinConcurrent(t *testing.T, s chat.Store) {
 	ctx := t.Context()
 	us, _ := seated(t, s, 1)
 	errs := make([]error, n)
-	race(n, func(i int) { _, _, errs[i] = s.JoinRoom(ctx, "lobby", identity(us[0])) })
+	testenv.Race(n, func(i int) { _, _, errs[i] = s.JoinRoom(ctx, "lobby", identity(us[0])) })
 	for i := range n {
 		must(t, errs[i], "JoinRoom")
 	}
@@ -313,7 +314,7 @@ func testConcurrentGroupSaves(t *testing.T, s chat.Store) {
 	}
 	stored := make([]chat.Message, n)
 	errs := make([]error, n)
-	race(n, func(i int) { stored[i], _, errs[i] = s.SaveGroup(ctx, r, drafts[i], allow) })
+	testenv.Race(n, func(i int) { stored[i], _, errs[i] = s.SaveGroup(ctx, r, drafts[i], allow) })
 	var got []int64
 	for i := range n {
 		must(t, errs[i], "SaveGroup")

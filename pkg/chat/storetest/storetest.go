@@ -187,18 +187,3 @@ func (c *counted) calls() int {
 	defer c.mu.Unlock()
 	return c.n
 }
-
-// race runs do(0..n-1) in n goroutines released together, so that the
-// calls overlap as much as they can, and returns when all are done.
-func race(n int, do func(i int)) {
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			do(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-}
