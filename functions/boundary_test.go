@@ -43,14 +43,28 @@ var byPermission = map[string]string{
 	"github.com/aws/aws-sdk-go-v2/service/s3":             "objects",
 }
 
-// deps lists the packages pkg links, itself included.
+// deps lists the packages pkg links, itself included, built for this
+// machine.
 func deps(t *testing.T, pkg string) []string {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-deps", pkg)
+	return list(t, exec.Command("go", "list", "-deps", pkg))
+}
+
+// lambdaDeps lists what pkg links as `make build` builds it for Lambda:
+// linux on arm64, no cgo, the Makefile's build tags.
+func lambdaDeps(t *testing.T, pkg string) []string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-tags", makeVar(t, "LAMBDA_TAGS"), pkg)
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+	return list(t, cmd)
+}
+
+func list(t *testing.T, cmd *exec.Cmd) []string {
+	t.Helper()
 	cmd.Dir = repoRoot
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list -deps %s: %v", pkg, err)
+		t.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
 	}
 	return strings.Fields(string(out))
 }
@@ -63,7 +77,7 @@ func TestBootstrapsLinkOnlyWhatTheyRun(t *testing.T) {
 		if dir == "webclient" {
 			continue // the deploy-time uploader of the web client, not a chat handler
 		}
-		linked := deps(t, "./functions/"+dir)
+		linked := lambdaDeps(t, "./functions/"+dir)
 		for _, p := range localOnly {
 			if slices.Contains(linked, p) {
 				t.Errorf("functions/%s links %s, which only the local server runs", dir, p)

@@ -88,7 +88,7 @@ func TestKillNineKeepsEveryAck(t *testing.T) {
 	rec.mu.Lock()
 	t.Logf("killed after %d acks: %d private, %d deletions, %d group; %d requests unanswered at the kill",
 		killedAt, len(rec.private), len(rec.deleted), rec.groupCount(), rec.unanswered)
-	if len(rec.private) == 0 || len(rec.deleted) == 0 {
+	if len(rec.private) == 0 || len(rec.deleted) == 0 || rec.groupCount() == 0 {
 		rec.mu.Unlock()
 		t.Fatalf("the load made too little before the kill to check anything (log: %s)", srv.log)
 	}
@@ -229,6 +229,9 @@ func TestKillNineKeepsEveryAck(t *testing.T) {
 			}
 			groups++
 		}
+	}
+	if groups != rec.groupCount() {
+		t.Errorf("%d acked group messages checked in their epochs, of %d acked", groups, rec.groupCount())
 	}
 	t.Logf("%d acked group messages checked in their epochs", groups)
 }

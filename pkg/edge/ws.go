@@ -222,8 +222,8 @@ func (w *WebSocket) serve(ctx context.Context, ev events.APIGatewayWebsocketProx
 		if err = chat.ValidClientID(req.ID); err == nil {
 			replies, err = a(w, ctx, call, req, send)
 		}
-		err = w.anonymous(ctx, call, req.Action, err)
 	}
+	err = w.anonymous(ctx, call, ev.RequestContext.RouteKey, err)
 	if errors.Is(err, errSilent) {
 		return status(http.StatusOK), nil
 	}
@@ -254,11 +254,12 @@ func (w *WebSocket) serve(ctx context.Context, ev events.APIGatewayWebsocketProx
 }
 
 // anonymous turns a refusal of bad input into `unauthorized` when the
-// caller has not logged in: who has no identity learns nothing about a
-// route's input rules, and the domain checks input before it spends a read
-// on identity. Only bad requests pay that read.
-func (w *WebSocket) anonymous(ctx context.Context, call chat.Call, action string, err error) error {
-	if err == nil || action == protocol.ActionLogin || action == protocol.ActionPing {
+// caller has not logged in, on every route but login and ping (malformed
+// frames included, whatever route they reached): who has no identity
+// learns nothing about a route's input rules, and the domain checks input
+// before it spends a read on identity. Only bad requests pay that read.
+func (w *WebSocket) anonymous(ctx context.Context, call chat.Call, route string, err error) error {
+	if err == nil || route == protocol.ActionLogin || route == protocol.ActionPing {
 		return err
 	}
 	if code, _, _ := Classify(err); code != protocol.CodeBadRequest {

@@ -70,7 +70,10 @@ func cacheOf(tx *bolt.Tx) *hotCache {
 	return hc
 }
 
-// set registers data (nil: deleted) as k's bytes once tx commits.
+// setHot registers data (nil: deleted) as k's bytes once tx commits.
+// Commit callbacks run in commit order only because the store has one
+// writer goroutine (BoltStore.write): a second writer could apply an
+// older transaction's bytes after a newer one's.
 func setHot(tx *bolt.Tx, kind hotKind, k string, data []byte) {
 	c := cacheOf(tx)
 	if c == nil {

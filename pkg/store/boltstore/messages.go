@@ -161,7 +161,8 @@ func messageAt(tx *bolt.Tx, loc locator) (chat.Message, error) {
 	return m, nil
 }
 
-// PrivateContext reads the sender and the recipient in one transaction.
+// PrivateContext reads the sender and the recipient from the hot records
+// (hot.go): no transaction on the path of a message.
 func (s *BoltStore) PrivateContext(ctx context.Context, from chat.Sender, to string) (chat.Connection, chat.Peer, error) {
 	var (
 		sender  chat.Connection

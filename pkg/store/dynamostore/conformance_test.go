@@ -98,3 +98,49 @@ func TestLostAnswers(t *testing.T) {
 		t.Fatal("no answer was lost")
 	}
 }
+
+// TestResendTakesTheClaimOver: a first send that died after its claim (the
+// claim marked finished, no message) leaves the id to its resend, even to
+// another recipient; the claim then points where that resend stored, so a
+// second resend finds it there instead of storing it again.
+func TestResendTakesTheClaimOver(t *testing.T) {
+	api, table := newMinidyn(t)
+	s := New(api, table)
+	ctx := t.Context()
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	users := map[string]chat.User{}
+	for _, n := range []string{"alice", "bob", "carol"} {
+		u := chat.User{UserID: fmt.Sprintf("0193a000-0000-7000-8000-%012d", len(users)+1), Username: n, CreatedAt: at}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		users[n] = u
+	}
+	alice, bob, carol := users["alice"], users["bob"], users["carol"]
+	first := chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "lost", At: at, ClientID: "c1"}
+	if claimed, _, _, err := s.claim(ctx, privateScope(alice.UserID, bob.UserID), first); err != nil || !claimed {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	s.finishClaim(ctx, first, true)
+	allow := func(context.Context) error { return nil }
+	again := first
+	again.To, again.Content = carol.UserID, "to carol"
+	stored, created, err := s.SavePrivate(ctx, again, allow)
+	if err != nil || !created {
+		t.Fatalf("the resend after a dead first send: created %v, %v", created, err)
+	}
+	// Another message after it, so that the newest is not the resend's.
+	reply := chat.Message{Kind: chat.KindPrivate, From: carol.UserID, To: alice.UserID, Content: "hi", At: at, ClientID: "r1"}
+	if _, _, err := s.SavePrivate(ctx, reply, allow); err != nil {
+		t.Fatal(err)
+	}
+	got, created, err := s.SavePrivate(ctx, again, allow)
+	if err != nil || created || got.MessageID != stored.MessageID {
+		t.Fatalf("a second resend: %+v created %v, %v; want %s back", got, created, err, stored.MessageID)
+	}
+	for peer, want := range map[string]int{bob.UserID: 0, carol.UserID: 2} {
+		if ms, err := s.ListMessages(ctx, alice.UserID, peer, chat.Page{Limit: 10}); err != nil || len(ms) != want {
+			t.Fatalf("conversation with %s: %d messages, %v; want %d", peer, len(ms), err, want)
+		}
+	}
+}

@@ -139,24 +139,37 @@ func mapAV(m map[string]int64) types.AttributeValue {
 	return av
 }
 
+// aheadTTL bounds the life of a connection item that a sibling refresh
+// created: the connection's own write, one round trip behind, gives it
+// the connection's TTL.
+const aheadTTL = time.Minute
+
 // refreshSiblings writes the user's live connections, as of version cv,
 // onto each of them (all of them when self is set, else all but skip). A
 // refresh older than the one an item holds changes nothing. A refresh may
 // reach a connection before its own write (a concurrent connect): it then
-// creates the item, which that write completes, with the TTL of the
-// connection so that it never outlives it.
+// creates the item, which that write completes (putConn). It cannot tell
+// that case from a connection deleted just before (a $disconnect racing a
+// sibling's $connect), so the item it creates expires within aheadTTL
+// unless the connection's own write sets its TTL: a sibling list of a
+// closed connection does not outlive it by more than that.
 func (s *DynamoStore) refreshSiblings(ctx context.Context, sibs []chat.Target, cv int64, self bool, skip string) []func() error {
 	m := targetsMap(sibs)
+	ahead := s.now().Add(aheadTTL)
 	var jobs []func() error
 	for _, t := range sibs {
 		if t.ConnID == skip && !self {
 			continue
 		}
+		expires := t.ExpiresAt
+		if expires.After(ahead) {
+			expires = ahead
+		}
 		jobs = append(jobs, func() error {
 			ttl := expression.Name(attrTTL)
 			w, err := update(connKey(t.ConnID),
 				expression.Set(expression.Name("sibs"), expression.Value(m)).Set(expression.Name("sibsV"), expression.Value(cv)).
-					Set(ttl, expression.IfNotExists(ttl, expression.Value(epochCeil(t.ExpiresAt)))),
+					Set(ttl, expression.IfNotExists(ttl, expression.Value(epochCeil(expires)))),
 				cond(expression.Or(notExists("sibsV"), expression.Name("sibsV").LessThan(expression.Value(cv)))))
 			if err != nil {
 				return err

@@ -27,6 +27,18 @@ const (
 	maxPage     = 100
 )
 
+// maxResendPages bounds the search for a resend's first message: a resend
+// comes seconds after its first send, and a client id used again after
+// more messages than that is refused rather than searched for without end.
+const maxResendPages = 2
+
+var (
+	errResendTooOld = errors.New("the first message of a resend is older than the search")
+	// errIDReused refuses a client id whose first message lies too far
+	// back: nothing is stored, the client sends with a fresh id.
+	errIDReused = &chat.InputError{Field: "id", Rule: "was used for a message too long ago: send with a fresh id"}
+)
+
 // inFlight is how long after a client id was claimed its first send may
 // still be storing (API Gateway's 29 s integration limit, and a margin):
 // a resend within it that finds nothing stored is told to retry rather
@@ -97,6 +109,7 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 	var (
 		claimed, resent bool
 		claim           map[string]types.AttributeValue
+		nonce           string
 		admitErr        error
 		prev            = known
 	)
@@ -104,7 +117,7 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 	if m.ClientID != "" {
 		jobs = append(jobs, func() error {
 			var err error
-			claimed, claim, err = s.claim(ctx, sc, m)
+			claimed, claim, nonce, err = s.claim(ctx, sc, m)
 			resent = !claimed && err == nil
 			return err
 		})
@@ -127,25 +140,23 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 			first, err := prev.message()
 			return first, false, err
 		}
-		claimAt, where, finished, err := s.claimOf(ctx, m, claim)
+		rec, err := s.claimOf(ctx, m, claim)
 		if err != nil {
 			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
 		}
-		// The id may have been used for another recipient or room first:
-		// the resend gets that message, as the protocol says.
-		if where.pk == "" {
-			where = sc
+		if rec.nonce != nonce {
+			first, taken, err := s.resend(ctx, sc, m, rec)
+			switch {
+			case err != nil:
+				return chat.Message{}, false, fmt.Errorf("save message: %w", err)
+			case first != nil:
+				return *first, false, nil
+			}
+			nonce = taken
 		}
-		first, found, err := s.findResend(ctx, where, m, claimAt)
-		switch {
-		case err != nil:
-			return chat.Message{}, false, fmt.Errorf("save message: %w", err)
-		case found:
-			return first, false, nil
-		case !finished && s.now().Sub(claimAt) < inFlight:
-			return chat.Message{}, false, fmt.Errorf("save message: the first send of id %q is still being stored: %w", m.ClientID, chat.ErrThrottled)
-		}
-		// The first send died before it stored anything: this one does.
+		// Else our own claim, its put retried by the SDK (an emulator
+		// that returned no item with the failed condition).
+		claimed = true
 	}
 	if admitErr != nil {
 		s.release(ctx, m, claimed)
@@ -256,40 +267,91 @@ func (s *DynamoStore) itemAt(ctx context.Context, sc scope, seq int64) (map[stri
 // claim puts the idempotency record of m's client id, with where m goes,
 // unless one exists: claimed false then, with the existing record when the
 // service returned it.
-func (s *DynamoStore) claim(ctx context.Context, sc scope, m chat.Message) (bool, map[string]types.AttributeValue, error) {
-	at := s.now()
+func (s *DynamoStore) claim(ctx context.Context, sc scope, m chat.Message) (bool, map[string]types.AttributeValue, string, error) {
 	// The nonce tells this claim from another send's: a put the SDK
 	// retried after its answer was lost finds its own claim, not a resend.
 	nonce := uuid.NewString()
+	w, err := put(withKey(idemKey(m.From, m.ClientID), claimItem(sc, s.now(), s.idemTTL, nonce)), cond(notExists(attrPK)))
+	if err != nil {
+		return false, nil, "", err
+	}
+	err = s.write(ctx, w)
+	if old, taken := failedAt(err, 0); taken {
+		if n, ok := old["nonce"].(*types.AttributeValueMemberS); ok && n.Value == nonce {
+			return true, nil, nonce, nil
+		}
+		return false, old, nonce, nil
+	}
+	return err == nil, nil, nonce, err
+}
+
+// resend handles a send whose client id rec claims already: it returns the
+// first send's message, found where the claim says it went; tells the
+// client to retry while the first send may still be storing; otherwise
+// (the first send died) takes the claim over for this send and returns
+// its nonce.
+func (s *DynamoStore) resend(ctx context.Context, sc scope, m chat.Message, rec claimRec) (*chat.Message, string, error) {
+	// The id may have been used for another recipient or room first:
+	// the resend gets that message, as the protocol says.
+	where := rec.where
+	if where.pk == "" {
+		where = sc
+	}
+	first, found, err := s.findResend(ctx, where, m, rec.at)
+	switch {
+	case errors.Is(err, errResendTooOld):
+		return nil, "", fmt.Errorf("id %q: %w", m.ClientID, errIDReused)
+	case err != nil:
+		return nil, "", err
+	case found:
+		return &first, "", nil
+	case !rec.finished && s.now().Sub(rec.at) < inFlight:
+		return nil, "", fmt.Errorf("the first send of id %q is still being stored: %w", m.ClientID, chat.ErrThrottled)
+	}
+	nonce, err := s.takeOver(ctx, sc, m, rec.nonce)
+	return nil, nonce, err
+}
+
+// claimItem is the attributes of a claim made at at for a message to sc.
+func claimItem(sc scope, at time.Time, ttl time.Duration, nonce string) map[string]types.AttributeValue {
 	rec := map[string]types.AttributeValue{
-		"at": numAV(at.UnixMilli()), attrTTL: numAV(epochCeil(at.Add(s.idemTTL))),
+		"at": numAV(at.UnixMilli()), attrTTL: numAV(epochCeil(at.Add(ttl))),
 		"scope": &types.AttributeValueMemberS{Value: sc.pk}, "nonce": &types.AttributeValueMemberS{Value: nonce},
 	}
 	if sc.epoch != "" {
 		rec["ep"] = &types.AttributeValueMemberS{Value: sc.epoch}
 	}
-	w, err := put(withKey(idemKey(m.From, m.ClientID), rec), cond(notExists(attrPK)))
+	return rec
+}
+
+// takeOver rewrites the claim of m's client id, whose first send died, for
+// this send to sc, unless another resend took it over first (its nonce is
+// no longer was): then this one is told to retry. It returns the new nonce.
+func (s *DynamoStore) takeOver(ctx context.Context, sc scope, m chat.Message, was string) (string, error) {
+	nonce := uuid.NewString()
+	w, err := put(withKey(idemKey(m.From, m.ClientID), claimItem(sc, s.now(), s.idemTTL, nonce)),
+		cond(expression.Name("nonce").Equal(expression.Value(was))))
 	if err != nil {
-		return false, nil, err
+		return "", err
 	}
 	err = s.write(ctx, w)
 	if old, taken := failedAt(err, 0); taken {
 		if n, ok := old["nonce"].(*types.AttributeValueMemberS); ok && n.Value == nonce {
-			return true, nil, nil
+			return nonce, nil
 		}
-		return false, old, nil
+		return "", fmt.Errorf("another resend of id %q took its claim over: %w", m.ClientID, chat.ErrThrottled)
 	}
-	return err == nil, nil, err
+	return nonce, err
 }
 
 // claimOf is when the existing claim of m's client id was made and where
 // its message went, from the record (read now if the failed put did not
 // return it).
-func (s *DynamoStore) claimOf(ctx context.Context, m chat.Message, rec map[string]types.AttributeValue) (time.Time, scope, bool, error) {
+func (s *DynamoStore) claimOf(ctx context.Context, m chat.Message, rec map[string]types.AttributeValue) (claimRec, error) {
 	if len(rec) == 0 {
 		out, err := s.getItem(ctx, &dynamodb.GetItemInput{Key: idemKey(m.From, m.ClientID)})
 		if err != nil {
-			return time.Time{}, scope{}, false, err
+			return claimRec{}, err
 		}
 		rec = out.Item
 	}
@@ -298,11 +360,21 @@ func (s *DynamoStore) claimOf(ctx context.Context, m chat.Message, rec map[strin
 		Scope    string `dynamodbav:"scope"`
 		Epoch    string `dynamodbav:"ep"`
 		Finished bool   `dynamodbav:"done"`
+		Nonce    string `dynamodbav:"nonce"`
 	}
 	if err := attributevalue.UnmarshalMap(rec, &a); err != nil {
-		return time.Time{}, scope{}, false, fmt.Errorf("decode claim: %w", err)
+		return claimRec{}, fmt.Errorf("decode claim: %w", err)
 	}
-	return time.UnixMilli(a.At), scope{pk: a.Scope, epoch: a.Epoch}, a.Finished, nil
+	return claimRec{at: time.UnixMilli(a.At), where: scope{pk: a.Scope, epoch: a.Epoch}, finished: a.Finished, nonce: a.Nonce}, nil
+}
+
+// claimRec is a claim as stored: when, where its message goes, whether its
+// send ended in an error, and which send made it.
+type claimRec struct {
+	at       time.Time
+	where    scope
+	finished bool
+	nonce    string
 }
 
 // finishClaim marks a claim whose send ended in an error, best effort: a
@@ -343,7 +415,7 @@ func (s *DynamoStore) findResend(ctx context.Context, sc scope, m chat.Message, 
 		Limit:                     aws.Int32(maxPage),
 	}
 	oldest := formatTime(claimAt.Add(-resendSkew))
-	for {
+	for range maxResendPages {
 		out, err := s.query(ctx, in)
 		if err != nil {
 			return chat.Message{}, false, err
@@ -366,6 +438,7 @@ func (s *DynamoStore) findResend(ctx context.Context, sc scope, m chat.Message, 
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+	return chat.Message{}, false, errResendTooOld
 }
 
 // openConversation enters a new conversation in both parties' lists,

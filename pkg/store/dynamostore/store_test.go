@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -163,3 +164,56 @@ func TestObserverSeesEveryRequest(t *testing.T) {
 }
 
 func allowAll(context.Context) error { return nil }
+
+// TestSiblingRefreshOfAClosedConnection: a refresh that reaches a
+// connection already deleted (its $disconnect ran between the sibling's
+// profile update and its refresh) leaves an item that expires within
+// aheadTTL; one that arrives ahead of its connection's own write is
+// completed by it, with the connection's TTL.
+func TestSiblingRefreshOfAClosedConnection(t *testing.T) {
+	api, table := newMinidyn(t)
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	s := New(api, table, WithClock(func() time.Time { return now }))
+	ctx := t.Context()
+	id := chat.Identity{UserID: "0193a000-0000-7000-8000-000000000001", Username: "ann"}
+	if err := s.CreateUser(ctx, chat.User{UserID: id.UserID, Username: id.Username, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	expires := now.Add(2 * time.Hour)
+	ttlOf := func(connID string) (int64, bool) {
+		out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: connKey(connID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Item == nil {
+			return 0, false
+		}
+		n, ok := out.Item[attrTTL].(*types.AttributeValueMemberN)
+		if !ok {
+			t.Fatalf("item %v has no TTL", out.Item)
+		}
+		v, _ := strconv.ParseInt(n.Value, 10, 64)
+		return v, true
+	}
+	for _, connID := range []string{"gone", "ahead"} {
+		for _, job := range s.refreshSiblings(ctx, []chat.Target{{ConnID: connID, ExpiresAt: expires}}, 5, true, "") {
+			if err := job(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ttl, ok := ttlOf(connID); !ok || ttl > now.Add(aheadTTL).Unix() {
+			t.Fatalf("%s: the item a refresh created has TTL %d (found %v), want at most %d", connID, ttl, ok, now.Add(aheadTTL).Unix())
+		}
+	}
+	c := chat.Connection{ConnID: "ahead", UserID: id.UserID, Username: id.Username, ConnectedAt: now, ExpiresAt: expires}
+	if _, err := s.Connect(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := ttlOf("ahead"); ttl != expires.Unix() {
+		t.Errorf("the connection's own write left TTL %d, want its expiry %d", ttl, expires.Unix())
+	}
+	got, err := s.GetConnection(ctx, "ahead")
+	if err != nil || got.UserID != id.UserID {
+		t.Errorf("the completed connection reads %+v, %v", got, err)
+	}
+}
