@@ -326,7 +326,7 @@ func claimItem(sc scope, at time.Time, ttl time.Duration, nonce string) map[stri
 
 // takeOver rewrites the claim of m's client id, whose first send died, for
 // this send to sc, unless another resend took it over first (its nonce is
-// no longer was): then this one is told to retry. It returns the new nonce.
+// it no longer holds was): then this one is told to retry. It returns the new nonce.
 func (s *DynamoStore) takeOver(ctx context.Context, sc scope, m chat.Message, was string) (string, error) {
 	nonce := uuid.NewString()
 	w, err := put(withKey(idemKey(m.From, m.ClientID), claimItem(sc, s.now(), s.idemTTL, nonce)),
