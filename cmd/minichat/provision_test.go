@@ -18,12 +18,7 @@ import (
 // the same environment a user sets for LocalStack.
 func TestProvision(t *testing.T) {
 	endpoint := moto.Start(t)
-	t.Setenv("AWS_ENDPOINT_URL", endpoint)
-	t.Setenv("AWS_REGION", moto.Region)
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	moto.Env(t, endpoint)
 	t.Setenv("MINICHAT_TABLE", "")
 	t.Setenv("MINICHAT_BUCKET", "")
 	t.Setenv("MINICHAT_S3_PATH_STYLE", "true")

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -34,16 +33,9 @@ const motoJoiners = 24
 // own, provisioned from template.yaml.
 func TestEndToEndMoto(t *testing.T) {
 	endpoint := moto.Start(t)
-	// t.Setenv: the server builds its AWS configuration from the
-	// environment, which is why these subtests cannot run in parallel.
-	t.Setenv("AWS_ENDPOINT_URL", endpoint)
-	t.Setenv("AWS_REGION", moto.Region)
-	t.Setenv("AWS_ACCESS_KEY_ID", "moto")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "moto")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	// The server builds its AWS configuration from the environment, which
+	// is why these subtests cannot run in parallel.
+	moto.Env(t, endpoint)
 	tpl, err := samtemplate.Parse(minichat.Template)
 	if err != nil {
 		t.Fatal(err)

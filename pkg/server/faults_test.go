@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -95,13 +94,7 @@ func TestFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("AWS_REGION", moto.Region)
-	t.Setenv("AWS_ACCESS_KEY_ID", "moto")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "moto")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	moto.Env(t, endpoint) // each cell points AWS_ENDPOINT_URL at its proxy
 	var reports []faultReport
 	for i, cell := range faultCells {
 		t.Run(fmt.Sprintf("%s %s", cell.where, cell.name), func(t *testing.T) {

@@ -75,13 +75,7 @@ func cacheOf(tx *bolt.Tx) *hotCache {
 // writer goroutine (BoltStore.write): a second writer could apply an
 // older transaction's bytes after a newer one's.
 func setHot(tx *bolt.Tx, kind hotKind, k string, data []byte) {
-	c := cacheOf(tx)
-	if c == nil {
-		return
-	}
-	tx.OnCommit(func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
+	onCommit(tx, func(c *hotCache) {
 		c.m[kind][k] = &hotEntry{data: data}
 		c.trim(kind)
 	})
@@ -89,6 +83,15 @@ func setHot(tx *bolt.Tx, kind hotKind, k string, data []byte) {
 
 // dropHot forgets every entry of kind once tx commits (a bucket emptied).
 func dropHot(tx *bolt.Tx, kind hotKind) {
+	onCommit(tx, func(c *hotCache) {
+		c.m[kind] = map[string]*hotEntry{}
+		c.gen++
+	})
+}
+
+// onCommit applies change to tx's store cache, under its lock, once tx
+// commits.
+func onCommit(tx *bolt.Tx, change func(c *hotCache)) {
 	c := cacheOf(tx)
 	if c == nil {
 		return
@@ -96,8 +99,7 @@ func dropHot(tx *bolt.Tx, kind hotKind) {
 	tx.OnCommit(func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.m[kind] = map[string]*hotEntry{}
-		c.gen++
+		change(c)
 	})
 }
 

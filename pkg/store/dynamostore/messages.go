@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -77,18 +76,11 @@ func (sc scope) seqPrefix() string {
 // latest reads the newest message of the scope (nil for none).
 func (s *DynamoStore) latest(ctx context.Context, sc scope) (*messageAttrs, error) {
 	kc := expression.Key(attrPK).Equal(expression.Value(sc.pk)).And(expression.Key(attrSK).BeginsWith(sc.seqPrefix()))
-	e, err := built("latest message", expression.NewBuilder().WithKeyCondition(kc))
+	in, err := keyQuery("latest message", kc, false, 1)
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression:    e.KeyCondition(),
-		ExpressionAttributeNames:  e.Names(),
-		ExpressionAttributeValues: e.Values(),
-		ScanIndexForward:          aws.Bool(false),
-		ConsistentRead:            aws.Bool(true),
-		Limit:                     aws.Int32(1),
-	})
+	out, err := s.query(ctx, in)
 	if err != nil || len(out.Items) == 0 {
 		return nil, err
 	}
@@ -402,17 +394,9 @@ func (s *DynamoStore) release(ctx context.Context, m chat.Message, claimed bool)
 // a page at a time (a resend comes seconds after, so one page is the rule).
 func (s *DynamoStore) findResend(ctx context.Context, sc scope, m chat.Message, claimAt time.Time) (chat.Message, bool, error) {
 	kc := expression.Key(attrPK).Equal(expression.Value(sc.pk)).And(expression.Key(attrSK).BeginsWith(sc.seqPrefix()))
-	e, err := built("find resend", expression.NewBuilder().WithKeyCondition(kc))
+	in, err := keyQuery("find resend", kc, false, maxPage)
 	if err != nil {
 		return chat.Message{}, false, err
-	}
-	in := &dynamodb.QueryInput{
-		KeyConditionExpression:    e.KeyCondition(),
-		ExpressionAttributeNames:  e.Names(),
-		ExpressionAttributeValues: e.Values(),
-		ScanIndexForward:          aws.Bool(false),
-		ConsistentRead:            aws.Bool(true),
-		Limit:                     aws.Int32(maxPage),
 	}
 	oldest := formatTime(claimAt.Add(-resendSkew))
 	for range maxResendPages {
@@ -695,18 +679,11 @@ func (s *DynamoStore) list(ctx context.Context, sc scope, p chat.Page) ([]chat.M
 	default:
 		kc = pk.And(sk.BeginsWith(sc.seqPrefix()))
 	}
-	e, err := built("list messages", expression.NewBuilder().WithKeyCondition(kc))
+	in, err := keyQuery("list messages", kc, forward, limit)
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression:    e.KeyCondition(),
-		ExpressionAttributeNames:  e.Names(),
-		ExpressionAttributeValues: e.Values(),
-		ScanIndexForward:          aws.Bool(forward),
-		ConsistentRead:            aws.Bool(true),
-		Limit:                     aws.Int32(int32(limit)),
-	})
+	out, err := s.query(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -29,18 +28,11 @@ func (s *DynamoStore) GetRoom(ctx context.Context, name string) (chat.Room, erro
 // readRoom returns the room and its record as stored (nil for none).
 func (s *DynamoStore) readRoom(ctx context.Context, name string) (chat.Room, map[string]types.AttributeValue, error) {
 	kc := expression.Key(attrPK).Equal(expression.Value(prefixRoom + name))
-	e, err := built("room", expression.NewBuilder().WithKeyCondition(kc))
+	in, err := keyQuery("room", kc, false, 2)
 	if err != nil {
 		return chat.Room{}, nil, err
 	}
-	out, err := s.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression:    e.KeyCondition(),
-		ExpressionAttributeNames:  e.Names(),
-		ExpressionAttributeValues: e.Values(),
-		ScanIndexForward:          aws.Bool(false),
-		ConsistentRead:            aws.Bool(true),
-		Limit:                     aws.Int32(2),
-	})
+	out, err := s.query(ctx, in)
 	if err != nil {
 		return chat.Room{}, nil, err
 	}

@@ -307,6 +307,26 @@ func backoff(ctx context.Context, attempt int) error {
 	}
 }
 
+// keyQuery is a strongly consistent Query of the table by kc, newest
+// first unless forward, at most limit items (0: no limit).
+func keyQuery(op string, kc expression.KeyConditionBuilder, forward bool, limit int) (*dynamodb.QueryInput, error) {
+	e, err := built(op, expression.NewBuilder().WithKeyCondition(kc))
+	if err != nil {
+		return nil, err
+	}
+	in := &dynamodb.QueryInput{
+		KeyConditionExpression:    e.KeyCondition(),
+		ExpressionAttributeNames:  e.Names(),
+		ExpressionAttributeValues: e.Values(),
+		ScanIndexForward:          aws.Bool(forward),
+		ConsistentRead:            aws.Bool(true),
+	}
+	if limit > 0 {
+		in.Limit = aws.Int32(int32(limit))
+	}
+	return in, nil
+}
+
 // queryAll reads, strongly consistently, every item of partition pk whose
 // sort key begins with skPrefix (all of them for ""), following pages.
 // Callers use it only for item sets bounded by one user's own data
@@ -317,15 +337,9 @@ func (s *DynamoStore) queryAll(ctx context.Context, pk, skPrefix string, each fu
 	if skPrefix != "" {
 		kc = kc.And(expression.Key(attrSK).BeginsWith(skPrefix))
 	}
-	e, err := built("query", expression.NewBuilder().WithKeyCondition(kc))
+	in, err := keyQuery("query", kc, true, 0)
 	if err != nil {
 		return err
-	}
-	in := &dynamodb.QueryInput{
-		KeyConditionExpression:    e.KeyCondition(),
-		ExpressionAttributeNames:  e.Names(),
-		ExpressionAttributeValues: e.Values(),
-		ConsistentRead:            aws.Bool(true),
 	}
 	for {
 		out, err := s.query(ctx, in)
