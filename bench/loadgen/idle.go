@@ -35,7 +35,7 @@ type idleResult struct {
 	GenCPU      float64 `json:"genCPU"`
 }
 
-func runIdle(ctx context.Context, p proto, srv *server, users []user, cfg idleConfig, onConnect func()) (*idleResult, error) {
+func runIdle(ctx context.Context, p proto, srv *server, users []user, cfg idleConfig, onConnect, onUp func()) (*idleResult, error) {
 	if len(users) < cfg.Conns {
 		return nil, fmt.Errorf("idle: need %d users, have %d", cfg.Conns, len(users))
 	}
@@ -81,6 +81,9 @@ func runIdle(ctx context.Context, p proto, srv *server, users []user, cfg idleCo
 	res.PerConn = float64(res.RSSUp-res.RSSBefore) / float64(cfg.Conns)
 	res.FDsUp, _ = openFDs(srv.pid)
 	res.PeakRSS, _ = peakRSS(srv.pid)
+	if onUp != nil {
+		onUp()
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	for i, c := range conns {

@@ -2,6 +2,7 @@ package localgw
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -122,11 +123,28 @@ func (w *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	// The server's read and write deadlines were meant for the handshake.
 	_ = conn.SetDeadline(time.Time{})
-	// Bytes the server already buffered are the first the guard sees.
-	w.guard.src = brw.Reader
+	// Bytes the server already buffered are the first the guard sees;
+	// then it reads the connection itself, so that the server's 4 KiB
+	// buffer is not held for the connection's life.
+	w.guard.src = conn
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		w.guard.src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
+	}
 	gc := &guardedConn{Conn: conn, guard: w.guard}
 	// The library writes through the cork, so that the connection's
 	// writer can send several frames at once (outbox.go).
 	w.cork.Conn = conn
-	return gc, bufio.NewReadWriter(bufio.NewReader(gc), bufio.NewWriter(w.cork)), nil
+	return gc, bufio.NewReadWriter(bufio.NewReaderSize(gc, readBuffer), bufio.NewWriterSize(w.cork, writeBuffer)), nil
 }
+
+// readBuffer and writeBuffer size the library's buffers of a connection,
+// which every connection holds, idle or not. Client frames are small (a
+// chat frame is well under 1 KiB; a longer one only takes more reads).
+// Pushes are written into the cork (outbox.go), which sends a batch with
+// one syscall whatever this buffer's size: a bigger one would only copy in
+// bigger pieces.
+const (
+	readBuffer  = 1 << 10
+	writeBuffer = 1 << 10
+)

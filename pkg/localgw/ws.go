@@ -27,8 +27,9 @@ const (
 )
 
 // inboundCapacity is how many messages of one connection may wait for their
-// turn before the gateway stops reading from it.
-const inboundCapacity = 64
+// turn before the gateway stops reading from it: enough for a burst, small
+// because every connection holds its queue.
+const inboundCapacity = 16
 
 // connection is one client WebSocket.
 type connection struct {
@@ -109,7 +110,19 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c.lastActive.Store(c.connectedAt.UnixMilli())
 
-	subprotocols, admitted := g.admit(w, r, c)
+	// The authorizer and $connect run on a goroutine of their own: their
+	// call chains would grow this one's stack, which then serves the
+	// connection, idle for hours as often as not, and keeps what it grew.
+	var (
+		subprotocols []string
+		admitted     bool
+		admitting    = make(chan struct{})
+	)
+	go func() {
+		defer close(admitting)
+		subprotocols, admitted = g.admit(w, r, c)
+	}()
+	<-admitting
 	if !admitted {
 		return
 	}
@@ -271,16 +284,36 @@ func (g *Gateway) lookup(id string) *connection {
 // serveConnection reads client messages until the connection ends, hands
 // them in order to the connection's workers (one by default, so that
 // replies keep the client's order; Limits.FrameConcurrency for more), and
-// runs $disconnect once at the end.
+// runs $disconnect once at the end. Workers run while there is work: an
+// idle connection holds no goroutine but its reader.
 func (g *Gateway) serveConnection(c *connection) {
 	queue := make(chan inbound, inboundCapacity)
-	var workers sync.WaitGroup
-	for range max(1, g.limits.FrameConcurrency) {
-		workers.Go(func() {
-			for m := range queue {
+	var (
+		workers sync.WaitGroup
+		mu      sync.Mutex
+		running int
+	)
+	most := max(1, g.limits.FrameConcurrency)
+	work := func() {
+		for {
+			select {
+			case m, ok := <-queue:
+				if !ok {
+					return
+				}
 				g.route(c, m)
+			default:
+				// Leave only when nothing is queued, under the lock the
+				// reader takes after queueing: what it queued has a worker.
+				mu.Lock()
+				if len(queue) == 0 {
+					running--
+					mu.Unlock()
+					return
+				}
+				mu.Unlock()
 			}
-		})
+		}
 	}
 	idle := time.AfterFunc(g.limits.IdleTimeout, func() { c.close(closeGoingAway, "Going away") })
 	maxAge := time.AfterFunc(g.limits.MaxDuration, func() { c.close(closeGoingAway, "Going away") })
@@ -301,6 +334,12 @@ func (g *Gateway) serveConnection(c *connection) {
 		idle.Reset(g.limits.IdleTimeout)
 		c.lastActive.Store(time.Now().UnixMilli())
 		queue <- inbound{text: typ == websocket.MessageText, data: data}
+		mu.Lock()
+		if running < most {
+			running++
+			workers.Go(work)
+		}
+		mu.Unlock()
 	}
 	idle.Stop()
 	maxAge.Stop()
