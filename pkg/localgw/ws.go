@@ -95,7 +95,12 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
-	defer g.active.Done()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			g.active.Done()
+		}
+	}()
 
 	c := &connection{
 		id:          newID(),
@@ -110,19 +115,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c.lastActive.Store(c.connectedAt.UnixMilli())
 
-	// The authorizer and $connect run on a goroutine of their own: their
-	// call chains would grow this one's stack, which then serves the
-	// connection, idle for hours as often as not, and keeps what it grew.
-	var (
-		subprotocols []string
-		admitted     bool
-		admitting    = make(chan struct{})
-	)
-	go func() {
-		defer close(admitting)
-		subprotocols, admitted = g.admit(w, r, c)
-	}()
-	<-admitting
+	subprotocols, admitted := g.admit(w, r, c)
 	if !admitted {
 		return
 	}
@@ -153,7 +146,16 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(g.limits.MessageBytes)
 	c.ws = ws
 	close(c.ready)
-	g.serveConnection(c)
+	// The connection is served on a goroutine of its own and this handler
+	// returns: net/http then drops what it holds for the request until
+	// its handler ends (its buffers of the connection, this goroutine with
+	// the stack $connect grew), which an idle connection would otherwise
+	// keep for hours.
+	handedOff = true
+	go func() {
+		defer g.active.Done()
+		g.serveConnection(c)
+	}()
 }
 
 // admit runs the $connect authorizer and route, if any, and answers the

@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -118,10 +119,11 @@ func TestResendTakesTheClaimOver(t *testing.T) {
 	}
 	alice, bob, carol := users["alice"], users["bob"], users["carol"]
 	first := chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "lost", At: at, ClientID: "c1"}
-	if claimed, _, _, err := s.claim(ctx, privateScope(alice.UserID, bob.UserID), first); err != nil || !claimed {
+	claimed, _, nonce, err := s.claim(ctx, privateScope(alice.UserID, bob.UserID), first)
+	if err != nil || !claimed {
 		t.Fatalf("claim: %v %v", claimed, err)
 	}
-	s.finishClaim(ctx, first, true)
+	s.finishClaim(ctx, first, nonce)
 	allow := func(context.Context) error { return nil }
 	again := first
 	again.To, again.Content = carol.UserID, "to carol"
@@ -143,4 +145,71 @@ func TestResendTakesTheClaimOver(t *testing.T) {
 			t.Fatalf("conversation with %s: %d messages, %v; want %d", peer, len(ms), err, want)
 		}
 	}
+}
+
+// TestResendClaims: a resend whose first message lies further back than
+// the search is refused as bad input and stores nothing; a claim taken
+// over by a resend is neither given back nor marked by the send that lost
+// it; a takeover that loses to another resend is told to retry.
+func TestResendClaims(t *testing.T) {
+	api, table := newMinidyn(t)
+	s := New(api, table)
+	ctx := t.Context()
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	var ids []string
+	for i := range 2 {
+		u := chat.User{UserID: fmt.Sprintf("0193a000-0000-7000-8000-%012d", i+1), Username: fmt.Sprint("u", i), CreatedAt: at}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.UserID)
+	}
+	allow := func(context.Context) error { return nil }
+	send := func(id string) (chat.Message, bool, error) {
+		return s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: ids[0], To: ids[1], Content: id, At: at, ClientID: id}, allow)
+	}
+
+	t.Run("too old", func(t *testing.T) {
+		if _, _, err := send("old"); err != nil {
+			t.Fatal(err)
+		}
+		for i := range maxResendPages * maxPage {
+			if _, _, err := send(fmt.Sprint("later", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, created, err := send("old"); !errors.Is(err, errIDReused) || !errors.Is(err, chat.ErrBadRequest) || created {
+			t.Fatalf("a resend past the search: created %v, %v; want bad-request", created, err)
+		}
+		if ms, err := s.ListMessages(ctx, ids[0], ids[1], chat.Page{Limit: 100}); err != nil || ms[0].Content != fmt.Sprint("later", maxResendPages*maxPage-1) {
+			t.Fatalf("the newest message after the refused resend: %v", err)
+		}
+	})
+
+	t.Run("taken over", func(t *testing.T) {
+		m := chat.Message{Kind: chat.KindPrivate, From: ids[0], To: ids[1], ClientID: "contested", At: at}
+		sc := privateScope(ids[0], ids[1])
+		_, _, first, err := s.claim(ctx, sc, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine, err := s.takeOver(ctx, sc, m, first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.takeOver(ctx, sc, m, first); !errors.Is(err, chat.ErrThrottled) {
+			t.Fatalf("a second takeover of the same claim: %v, want a retry", err)
+		}
+		// The first send, late, gives back and marks what is no longer its own.
+		s.release(ctx, m, first)
+		s.finishClaim(ctx, m, first)
+		rec, err := s.claimOf(ctx, m, nil)
+		if err != nil || rec.nonce != mine || rec.finished {
+			t.Fatalf("the claim after the first send's late release: %+v, %v; want the takeover's, unfinished", rec, err)
+		}
+		s.release(ctx, m, mine)
+		if _, err := s.claimOf(ctx, m, nil); !errors.Is(err, chat.ErrThrottled) {
+			t.Fatalf("a claim given back by its holder: %v, want it gone", err)
+		}
+	})
 }

@@ -150,9 +150,10 @@ const aheadTTL = time.Minute
 // reach a connection before its own write (a concurrent connect): it then
 // creates the item, which that write completes (putConn). It cannot tell
 // that case from a connection deleted just before (a $disconnect racing a
-// sibling's $connect), so the item it creates expires within aheadTTL
-// unless the connection's own write sets its TTL: a sibling list of a
-// closed connection does not outlive it by more than that.
+// sibling's $connect), so the item it creates gets a TTL of aheadTTL
+// unless the connection's own write sets the connection's: a sibling list
+// of a closed connection is not kept for the connection's whole life.
+// Readers take an item without connId for no connection (GetConnection).
 func (s *DynamoStore) refreshSiblings(ctx context.Context, sibs []chat.Target, cv int64, self bool, skip string) []func() error {
 	m := targetsMap(sibs)
 	ahead := s.now().Add(aheadTTL)

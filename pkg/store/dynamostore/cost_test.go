@@ -15,10 +15,12 @@ import (
 
 var updateCost = flag.Bool("update-cost", false, "write docs/cost.md from the measured requests, units and round trips")
 
-// List prices, us-east-1, as DESIGN.md gives them (DynamoDB on demand
-// since its November 2024 price change; Lambda on arm64).
+// List prices, us-east-1: AWS's published prices as the project's design
+// notes give them (DynamoDB on demand since its November 2024 price change;
+// Lambda on arm64). priceSource says so on the page, with what could be
+// checked from where the test runs.
 const (
-	priceDate         = "the list prices DESIGN.md gives (us-east-1; DynamoDB on demand since its November 2024 change; Lambda arm64). AWS's price pages are out of these build machines' reach, so they were not re-checked there; on 2026-12-02 secondary sources agreed on DynamoDB's $0.625 and $0.125 per million units. Check them before you budget on this page"
+	priceSource       = "AWS's list prices for us-east-1 (DynamoDB on demand since its November 2024 price change; Lambda arm64) as the project's design notes give them. AWS's price pages are out of reach of the machines this page was generated on, so they were not re-checked against AWS; on 2026-12-02 secondary sources agreed on DynamoDB's $0.625 and $0.125 per million units. Check them before you budget on this page"
 	apiGatewayMessage = 1.00 / 1e6 // per message (32 KB units)
 	apiGatewayMinute  = 0.25 / 1e6 // per connection-minute
 	lambdaRequest     = 0.20 / 1e6
@@ -178,7 +180,7 @@ fails while the page differs.
 
 | per 1M | API Gateway messages | DynamoDB RCU / WCU | sequential round trips | API Gateway | DynamoDB | Lambda | DynamoDB + Lambda |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-`, lambdaGB, roundTrip, roundTrip, priceDate)
+`, lambdaGB, roundTrip, roundTrip, priceSource)
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %d | %g / %g | %d | $%.2f | $%.3f | $%.3f | $%.3f |\n",
 			r.action, r.messages, r.rcu, r.wcu, r.rounds, r.gw, r.dynamo, r.lambda, r.dynamo+r.lambda)

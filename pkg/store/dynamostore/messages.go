@@ -121,8 +121,17 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 			return err
 		})
 	}
+	// owned is the nonce of the claim this send holds ("" for none):
+	// giving a claim back or marking it touches only that claim, not one
+	// a resend has taken over meanwhile.
+	owned := func() string {
+		if claimed {
+			return nonce
+		}
+		return ""
+	}
 	if err := parallel(jobs...); err != nil {
-		s.release(ctx, m, claimed)
+		s.release(ctx, m, owned())
 		return chat.Message{}, false, fmt.Errorf("save message: %w", err)
 	}
 	if resent {
@@ -151,7 +160,7 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 		claimed = true
 	}
 	if admitErr != nil {
-		s.release(ctx, m, claimed)
+		s.release(ctx, m, owned())
 		return chat.Message{}, false, admitErr
 	}
 	stored, created, err := s.store(ctx, sc, m, prev)
@@ -160,7 +169,7 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 		// been lost): the claim stays, marked finished, so that a resend
 		// looks for the message at once instead of waiting for a send
 		// still in flight.
-		s.finishClaim(ctx, m, claimed)
+		s.finishClaim(ctx, m, owned())
 	}
 	return stored, created, err
 }
@@ -258,7 +267,7 @@ func (s *DynamoStore) itemAt(ctx context.Context, sc scope, seq int64) (map[stri
 
 // claim puts the idempotency record of m's client id, with where m goes,
 // unless one exists: claimed false then, with the existing record when the
-// service returned it.
+// service returned it. It returns the nonce the claim was put with.
 func (s *DynamoStore) claim(ctx context.Context, sc scope, m chat.Message) (bool, map[string]types.AttributeValue, string, error) {
 	// The nonce tells this claim from another send's: a put the SDK
 	// retried after its answer was lost finds its own claim, not a resend.
@@ -317,17 +326,26 @@ func claimItem(sc scope, at time.Time, ttl time.Duration, nonce string) map[stri
 }
 
 // takeOver rewrites the claim of m's client id, whose first send died, for
-// this send to sc, unless another resend took it over first (its nonce is
-// it no longer holds was): then this one is told to retry. It returns the new nonce.
+// this send to sc, unless another resend took it over first (the claim no
+// longer holds nonce was): then this one is told to retry. It returns the
+// new nonce.
 func (s *DynamoStore) takeOver(ctx context.Context, sc scope, m chat.Message, was string) (string, error) {
 	nonce := uuid.NewString()
-	w, err := put(withKey(idemKey(m.From, m.ClientID), claimItem(sc, s.now(), s.idemTTL, nonce)),
-		cond(expression.Name("nonce").Equal(expression.Value(was))))
+	w, err := put(withKey(idemKey(m.From, m.ClientID), claimItem(sc, s.now(), s.idemTTL, nonce)), ownClaim(was))
 	if err != nil {
 		return "", err
 	}
 	err = s.write(ctx, w)
 	if old, taken := failedAt(err, 0); taken {
+		if len(old) == 0 {
+			// An emulator that returns no item: see whose claim it is.
+			rec, err := s.claimOf(ctx, m, nil)
+			if err != nil {
+				return "", err
+			}
+			old = map[string]types.AttributeValue{"nonce": &types.AttributeValueMemberS{Value: rec.nonce}}
+		}
+		// The SDK retried this put after its answer was lost: ours.
 		if n, ok := old["nonce"].(*types.AttributeValueMemberS); ok && n.Value == nonce {
 			return nonce, nil
 		}
@@ -346,6 +364,11 @@ func (s *DynamoStore) claimOf(ctx context.Context, m chat.Message, rec map[strin
 			return claimRec{}, err
 		}
 		rec = out.Item
+		if len(rec) == 0 {
+			// Given back (its send was refused) since the put found it:
+			// the client's retry is a first send.
+			return claimRec{}, fmt.Errorf("the claim of id %q was given back: %w", m.ClientID, chat.ErrThrottled)
+		}
 	}
 	var a struct {
 		At       int64  `dynamodbav:"at"`
@@ -369,29 +392,40 @@ type claimRec struct {
 	nonce    string
 }
 
-// finishClaim marks a claim whose send ended in an error, best effort: a
-// claim left unmarked holds resends off for inFlight.
-func (s *DynamoStore) finishClaim(ctx context.Context, m chat.Message, claimed bool) {
-	if !claimed {
+// finishClaim marks the claim with nonce ("": none) whose send ended in an
+// error, best effort: a claim left unmarked holds resends off for inFlight.
+func (s *DynamoStore) finishClaim(ctx context.Context, m chat.Message, nonce string) {
+	if nonce == "" {
 		return
 	}
-	w, err := update(idemKey(m.From, m.ClientID), expression.Set(expression.Name("done"), expression.Value(true)), cond(exists(attrPK)))
+	w, err := update(idemKey(m.From, m.ClientID), expression.Set(expression.Name("done"), expression.Value(true)), ownClaim(nonce))
 	if err == nil {
 		_ = s.write(ctx, w)
 	}
 }
 
-// release gives a claim back when its send was refused, so that the
-// client's retry with the same id is a first send again.
-func (s *DynamoStore) release(ctx context.Context, m chat.Message, claimed bool) {
-	if claimed {
-		_, _ = s.deleteItem(ctx, &dynamodb.DeleteItemInput{Key: idemKey(m.From, m.ClientID)})
+// release gives the claim with nonce ("": none) back when its send was
+// refused, so that the client's retry with the same id is a first send
+// again.
+func (s *DynamoStore) release(ctx context.Context, m chat.Message, nonce string) {
+	if nonce == "" {
+		return
 	}
+	w, err := del(idemKey(m.From, m.ClientID), ownClaim(nonce))
+	if err == nil {
+		_ = s.write(ctx, w)
+	}
+}
+
+// ownClaim is the condition that a claim is still the one made with nonce.
+func ownClaim(nonce string) *expression.ConditionBuilder {
+	return cond(expression.Name("nonce").Equal(expression.Value(nonce)))
 }
 
 // findResend looks for the message the first send of m's client id
 // stored: from the newest message of sc back to shortly before the claim,
-// a page at a time (a resend comes seconds after, so one page is the rule).
+// a page at a time (a resend comes seconds after, so one page is the rule),
+// at most maxResendPages: past them it answers errResendTooOld.
 func (s *DynamoStore) findResend(ctx context.Context, sc scope, m chat.Message, claimAt time.Time) (chat.Message, bool, error) {
 	kc := expression.Key(attrPK).Equal(expression.Value(sc.pk)).And(expression.Key(attrSK).BeginsWith(sc.seqPrefix()))
 	in, err := keyQuery("find resend", kc, false, maxPage)
