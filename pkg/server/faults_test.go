@@ -161,7 +161,7 @@ func runFaultCell(t *testing.T, tpl *samtemplate.Template, endpoint string, n in
 	if cell.fault.Rate > 0 && rep.injected == 0 {
 		t.Errorf("no fault was injected")
 	}
-	load.checkConnections(name, endpoint)
+	load.checkConnections()
 	return rep
 }
 
@@ -514,9 +514,8 @@ func (l *faultLoad) finish() faultReport {
 	// epoch ends with its room's last seat, and its messages are then out
 	// of the API's reach but still the room's (a duplicate in an epoch no
 	// ack names counts too).
-	client := dynamodb.NewFromConfig(moto.Config(l.endpoint))
-	db := dynamostore.New(client, l.table)
-	epochs := l.roomEpochs(client)
+	db := dynamostore.New(dynamodb.NewFromConfig(moto.Config(l.endpoint)), l.table)
+	epochs := l.roomEpochs()
 	for _, s := range l.acked {
 		if s.to == "" && !epochs[s.epoch] {
 			t.Errorf("group message %s was acked in epoch %q, which holds no message", s.messageID, s.epoch)
@@ -610,10 +609,11 @@ func (l *faultLoad) finish() faultReport {
 	return rep
 }
 
-// roomEpochs lists the epochs of the load's room that hold a message,
-// from a Scan of the table (a test's, not a request path's).
-func (l *faultLoad) roomEpochs(client *dynamodb.Client) map[string]bool {
-	epochs := map[string]bool{}
+// scan decodes every item of the cell's table into a new T and hands it
+// to each: a test's Scan of what the API does not show, not a request
+// path's.
+func scan[T any](l *faultLoad, each func(T)) {
+	client := dynamodb.NewFromConfig(moto.Config(l.endpoint))
 	p := dynamodb.NewScanPaginator(client, &dynamodb.ScanInput{TableName: aws.String(l.table)})
 	for p.HasMorePages() {
 		out, err := p.NextPage(l.t.Context())
@@ -621,15 +621,25 @@ func (l *faultLoad) roomEpochs(client *dynamodb.Client) map[string]bool {
 			l.t.Fatal(err)
 		}
 		for _, item := range out.Items {
-			var m struct {
-				Pk    string `dynamodbav:"pk"`
-				Epoch string `dynamodbav:"epoch"`
-			}
-			if attributevalue.UnmarshalMap(item, &m) == nil && m.Pk == "ROOM#"+l.room && m.Epoch != "" {
-				epochs[m.Epoch] = true
+			var v T
+			if attributevalue.UnmarshalMap(item, &v) == nil {
+				each(v)
 			}
 		}
 	}
+}
+
+// roomEpochs lists the epochs of the load's room that hold a message.
+func (l *faultLoad) roomEpochs() map[string]bool {
+	epochs := map[string]bool{}
+	scan(l, func(m struct {
+		Pk    string `dynamodbav:"pk"`
+		Epoch string `dynamodbav:"epoch"`
+	}) {
+		if m.Pk == "ROOM#"+l.room && m.Epoch != "" {
+			epochs[m.Epoch] = true
+		}
+	})
 	return epochs
 }
 
@@ -678,7 +688,7 @@ func (l *faultLoad) history(path, token string) []map[string]any {
 // checkConnections closes every socket and holds that no connection item
 // outlives it: $disconnect removes it, or, if that failed under the
 // faults, the first push that finds it gone does.
-func (l *faultLoad) checkConnections(table, endpoint string) {
+func (l *faultLoad) checkConnections() {
 	t := l.t
 	for _, u := range l.users {
 		u.mu.Lock()
@@ -687,30 +697,24 @@ func (l *faultLoad) checkConnections(table, endpoint string) {
 		}
 		u.mu.Unlock()
 	}
-	db := dynamodb.NewFromConfig(moto.Config(endpoint))
 	conns := func() []string {
-		out, err := db.Scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(table)})
-		if err != nil {
-			t.Fatal(err)
-		}
 		var ids []string
-		for _, item := range out.Items {
-			var c struct {
-				Pk     string `dynamodbav:"pk"`
-				ConnID string `dynamodbav:"connId"`
-				TTL    int64  `dynamodbav:"ttl"`
-			}
-			if attributevalue.UnmarshalMap(item, &c) != nil || !strings.HasPrefix(c.Pk, "CONN#") {
-				continue
+		scan(l, func(c struct {
+			Pk     string `dynamodbav:"pk"`
+			ConnID string `dynamodbav:"connId"`
+			TTL    int64  `dynamodbav:"ttl"`
+		}) {
+			if !strings.HasPrefix(c.Pk, "CONN#") {
+				return
 			}
 			// A sibling list that a user's $connect wrote onto a
 			// connection closing at that moment: the store bounds its
 			// life to a minute (dynamostore.aheadTTL) instead.
 			if c.ConnID == "" && c.TTL > 0 && time.Unix(c.TTL, 0).Before(time.Now().Add(2*time.Minute)) {
-				continue
+				return
 			}
 			ids = append(ids, c.Pk)
-		}
+		})
 		return ids
 	}
 	settled := func() []string {

@@ -278,12 +278,21 @@ func (s *DynamoStore) claim(ctx context.Context, sc scope, m chat.Message) (bool
 	}
 	err = s.write(ctx, w)
 	if old, taken := failedAt(err, 0); taken {
-		if n, ok := old["nonce"].(*types.AttributeValueMemberS); ok && n.Value == nonce {
+		if nonceOf(old) == nonce {
 			return true, nil, nonce, nil
 		}
 		return false, old, nonce, nil
 	}
 	return err == nil, nil, nonce, err
+}
+
+// nonceOf is the nonce of a claim item ("" when there is none).
+func nonceOf(item map[string]types.AttributeValue) string {
+	n, _ := item["nonce"].(*types.AttributeValueMemberS)
+	if n == nil {
+		return ""
+	}
+	return n.Value
 }
 
 // resend handles a send whose client id rec claims already: it returns the
@@ -337,16 +346,17 @@ func (s *DynamoStore) takeOver(ctx context.Context, sc scope, m chat.Message, wa
 	}
 	err = s.write(ctx, w)
 	if old, taken := failedAt(err, 0); taken {
+		holder := nonceOf(old)
 		if len(old) == 0 {
 			// An emulator that returns no item: see whose claim it is.
 			rec, err := s.claimOf(ctx, m, nil)
 			if err != nil {
 				return "", err
 			}
-			old = map[string]types.AttributeValue{"nonce": &types.AttributeValueMemberS{Value: rec.nonce}}
+			holder = rec.nonce
 		}
 		// The SDK retried this put after its answer was lost: ours.
-		if n, ok := old["nonce"].(*types.AttributeValueMemberS); ok && n.Value == nonce {
+		if holder == nonce {
 			return nonce, nil
 		}
 		return "", fmt.Errorf("another resend of id %q took its claim over: %w", m.ClientID, chat.ErrThrottled)
