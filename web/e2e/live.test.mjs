@@ -145,8 +145,15 @@ test('the SDK fetches a lost push from history, in a conversation and in a room'
       if (/messages\?/.test(url)) fetched.push(String(url).replace(/^.*\/api\//, '').replace(/[0-9a-f-]{36}/g, 'ID'));
       return fetch0(url, init);
     };
-    const done = (n) => new Promise((resolve) => {
-      const check = () => (events.length >= n ? resolve() : setTimeout(check, 20));
+    // Bounded, so that a message that never comes fails the test with what
+    // did come instead of holding the whole run until its bound.
+    const done = (n) => new Promise((resolve, reject) => {
+      const until = Date.now() + 15000;
+      const check = () => {
+        if (events.length >= n) resolve();
+        else if (Date.now() > until) reject(new Error(`waited for ${n} messages, got ${JSON.stringify(events)}; fetched ${JSON.stringify(fetched)}`));
+        else setTimeout(check, 20);
+      };
       check();
     });
     reader.on('private-message', (m) => events.push(`${m.content}${m.catchUp ? '*' : ''}`));
