@@ -196,6 +196,9 @@ func (s *Service) checkPeer(ctx context.Context, id Identity, peer string) error
 // FileSend announces an uploaded file to To.
 type FileSend struct {
 	To, FileKey, FileName, FileType, MessageType, ClientID string
+	// LastSeq is the client's hint of the conversation's end, as for
+	// PrivateSend.
+	LastSeq *int64
 }
 
 // SendFile announces an uploaded file. The object must be the sender's
@@ -211,7 +214,10 @@ func (s *Service) SendFile(ctx context.Context, call Call, in FileSend, acked Ac
 	if err := ValidID("to", in.To); err != nil {
 		return Message{}, err
 	}
-	pc, err := s.privateContext(ctx, call.Sender(), in.To)
+	if err := validLastSeq(in.LastSeq); err != nil {
+		return Message{}, err
+	}
+	pc, err := s.privateContext(ctx, call.Sender(), in.To, hint(in.LastSeq))
 	if err != nil {
 		return Message{}, err
 	}
@@ -238,7 +244,7 @@ func (s *Service) SendFile(ctx context.Context, call Call, in FileSend, acked Ac
 		// refuses it if it was never sent.
 		m := Message{Kind: KindPrivateFile, To: in.To, ClientID: in.ClientID, File: &FileRef{Key: in.FileKey}}
 		notFound := func(context.Context) error { return refuse(ErrNotFound, "no uploaded file under that fileKey") }
-		stored, err := s.storeAndDeliver(ctx, call.Sender(), m, &pc, nil, notFound)
+		stored, err := s.storeAndDeliver(ctx, call.Sender(), m, pc, nil, notFound)
 		if err == nil && (stored.Kind != KindPrivateFile || stored.To != in.To) {
 			err = notFound(ctx)
 		}
@@ -261,7 +267,7 @@ func (s *Service) SendFile(ctx context.Context, call Call, in FileSend, acked Ac
 		return Message{}, fmt.Errorf("keep upload: %w", err)
 	}
 	ref := &FileRef{Key: final, Name: in.FileName, Type: in.FileType, Size: info.Size, MessageType: in.MessageType}
-	m, err := s.storeAndDeliver(ctx, call.Sender(), Message{Kind: KindPrivateFile, To: in.To, File: ref, ClientID: in.ClientID}, &pc, acked, nil)
+	m, err := s.storeAndDeliver(ctx, call.Sender(), Message{Kind: KindPrivateFile, To: in.To, File: ref, ClientID: in.ClientID}, pc, acked, nil)
 	if err != nil {
 		return Message{}, err
 	}

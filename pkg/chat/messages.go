@@ -18,6 +18,11 @@ type PrivateSend struct {
 	To, Content string
 	// ClientID is the client's id of the send, its idempotency key.
 	ClientID string
+	// LastSeq, when set, is the seq of the newest message of the
+	// conversation the client holds (the protocol's lastSeq): a hint
+	// that lets the store find the conversation's end without a read of
+	// its own. A wrong one costs only that saving.
+	LastSeq *int64
 }
 
 // Acked is told a send's receipt as soon as the message is durably stored,
@@ -38,27 +43,42 @@ func (s *Service) SendPrivate(ctx context.Context, from Sender, in PrivateSend, 
 	if err := ValidID("to", in.To); err != nil {
 		return Message{}, err
 	}
+	if err := validLastSeq(in.LastSeq); err != nil {
+		return Message{}, err
+	}
+	pc, err := s.privateContext(ctx, from, in.To, hint(in.LastSeq))
+	if err != nil {
+		return Message{}, err
+	}
 	m := Message{Kind: KindPrivate, To: in.To, Content: in.Content, ClientID: in.ClientID}
-	return s.storeAndDeliver(ctx, from, m, nil, acked, nil)
+	return s.storeAndDeliver(ctx, from, m, pc, acked, nil)
 }
 
-// storeAndDeliver stores a private message from the sender and delivers
-// it. prepared, when set, is the sender and recipient already looked up;
-// admit, when set, replaces the send rate limit.
-func (s *Service) storeAndDeliver(ctx context.Context, from Sender, m Message, prepared *privateContext, acked Acked, admit func(context.Context) error) (Message, error) {
-	pc := prepared
-	if pc == nil {
-		c, err := s.privateContext(ctx, from, m.To)
-		if err != nil {
-			return Message{}, err
-		}
-		pc = &c
+// validLastSeq refuses a lastSeq no conversation can hold.
+func validLastSeq(seq *int64) error {
+	if seq != nil && *seq < 0 {
+		return badInput("lastSeq", "the seq of a message held, 0 or more")
 	}
+	return nil
+}
+
+// hint is lastSeq as the store takes it: negative when not told.
+func hint(seq *int64) int64 {
+	if seq == nil {
+		return -1
+	}
+	return *seq
+}
+
+// storeAndDeliver stores a private message from the sender, whose sender
+// and recipient pc holds, and delivers it. admit, when set, replaces the
+// send rate limit.
+func (s *Service) storeAndDeliver(ctx context.Context, from Sender, m Message, pc privateContext, acked Acked, admit func(context.Context) error) (Message, error) {
 	m.From, m.FromName, m.At = pc.sender.UserID, pc.sender.Username, s.clock()
 	if admit == nil {
 		admit = s.admitSend(m.From)
 	}
-	stored, created, err := s.store.SavePrivate(ctx, m, admit)
+	stored, created, err := s.store.SavePrivate(ctx, m, pc.tail, admit)
 	if err != nil {
 		var r *Refusal
 		if errors.As(err, &r) || errors.Is(err, ErrBadRequest) {
@@ -84,15 +104,17 @@ func (s *Service) storeAndDeliver(ctx context.Context, from Sender, m Message, p
 type privateContext struct {
 	sender Connection
 	peer   Peer
+	tail   Tail
 }
 
 // privateContext looks up the sender and the recipient of a private
-// message, refusing a recipient that does not exist or is the sender.
-func (s *Service) privateContext(ctx context.Context, from Sender, to string) (privateContext, error) {
+// message, refusing a recipient that does not exist or is the sender;
+// lastSeq is the client's hint of the conversation's end (negative: none).
+func (s *Service) privateContext(ctx context.Context, from Sender, to string, lastSeq int64) (privateContext, error) {
 	if err := ValidID("to", to); err != nil {
 		return privateContext{}, err
 	}
-	sender, peer, err := s.store.PrivateContext(ctx, from, to)
+	sender, peer, tail, err := s.store.PrivateContext(ctx, from, to, lastSeq)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		return privateContext{}, refuse(ErrUnauthorized, "log in first")
@@ -104,7 +126,7 @@ func (s *Service) privateContext(ctx context.Context, from Sender, to string) (p
 	if to == sender.UserID {
 		return privateContext{}, badInput("to", "cannot message yourself")
 	}
-	return privateContext{sender: sender, peer: peer}, nil
+	return privateContext{sender: sender, peer: peer, tail: tail}, nil
 }
 
 // DeleteMessage deletes a private message, with its file, and tells the
@@ -148,7 +170,7 @@ func (s *Service) DeleteMessage(ctx context.Context, from Sender, messageID stri
 // senderConnection returns who sends, with their connections: the
 // connection's record, or, for an HTTP request, the user's connections.
 func (s *Service) senderConnection(ctx context.Context, from Sender) (Connection, error) {
-	if from.Identity == nil {
+	if from.ConnID != "" {
 		return s.connection(ctx, from.ConnID)
 	}
 	peers, err := s.store.Peers(ctx, []string{from.Identity.UserID})

@@ -72,21 +72,26 @@ type Connections interface {
 // Conversations keeps private messages and read markers.
 type Conversations interface {
 	// PrivateContext returns, together, who is sending and to whom: the
-	// sender (from its connection when from.ConnID is set, else from
-	// from.Identity) with the connections where its own copy goes, and the
-	// recipient with theirs. ErrNotFound (wrapped as a Refusal) if the
-	// recipient does not exist; ErrUnauthorized if the connection speaks
-	// for nobody.
-	PrivateContext(ctx context.Context, from Sender, to string) (sender Connection, peer Peer, err error)
+	// sender (from its connection when from.ConnID is set, else from its
+	// profile) with the connections where its own copy goes, and the
+	// recipient with theirs. lastSeq, when 1 or more, is the seq of the
+	// newest message of the conversation the client says it holds (it
+	// needs from.Identity to name the conversation): a store may read the
+	// conversation's end there in the same request and return it as tail,
+	// for SavePrivate. ErrNotFound (wrapped as a Refusal) if the recipient
+	// does not exist; ErrUnauthorized if the connection speaks for nobody.
+	PrivateContext(ctx context.Context, from Sender, to string, lastSeq int64) (sender Connection, peer Peer, tail Tail, err error)
 	// SavePrivate stores m (From, FromName, To, Kind, Content or File, At,
 	// ClientID) as the next message of its conversation, assigning
-	// MessageID and Seq. admit is called exactly once, before anything is
-	// stored (it is the send rate limit, and may run while the store reads);
-	// when it fails nothing is stored and its error is returned. A resend
-	// (m.ClientID used before by m.From) stores nothing and returns the
-	// message stored the first time with created false, whatever admit
-	// says.
-	SavePrivate(ctx context.Context, m Message, admit func(context.Context) error) (stored Message, created bool, err error)
+	// MessageID and Seq; tail is what PrivateContext read for this send
+	// (the zero Tail for nothing). admit is called at most once, before
+	// anything is stored (it is the send rate limit, and may run while the
+	// store reads); when it fails nothing is stored and its error is
+	// returned. A resend (m.ClientID used before by m.From) stores nothing
+	// and returns the message stored the first time with created false,
+	// whatever admit says; one found by what was already read is answered
+	// without calling admit.
+	SavePrivate(ctx context.Context, m Message, tail Tail, admit func(context.Context) error) (stored Message, created bool, err error)
 	// ConversationPeers returns the users userID has a conversation with.
 	ConversationPeers(ctx context.Context, userID string) ([]string, error)
 	// DeleteMessage marks the private message messageID deleted, if
@@ -155,11 +160,20 @@ type Subscriptions interface {
 	Subscribers(ctx context.Context, userID string) ([]string, error)
 }
 
-// Sender names who sends: a WebSocket connection, or an HTTP request's
-// verified identity.
+// Sender names who sends: a WebSocket connection (ConnID, with the
+// Identity its $connect authorizer established, when it did), or an HTTP
+// request's verified identity (Identity alone).
 type Sender struct {
 	ConnID   string
 	Identity *Identity
+}
+
+// Tail is what a store read of the end of a conversation together with a
+// send's sender and recipient (PrivateContext), handed back to SavePrivate
+// so that storing needs no second read. What it holds is the store's own:
+// the service passes it on untouched. The zero Tail is nothing read.
+type Tail struct {
+	Read any
 }
 
 // Limiter is the port of rate limits and counters: in memory in one

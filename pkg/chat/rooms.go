@@ -259,7 +259,7 @@ func (s *Service) Typing(ctx context.Context, call Call, in TypingInput) (relaye
 		ev      TypingEvent
 	)
 	if in.To != "" {
-		pc, err := s.privateContext(ctx, call.Sender(), in.To)
+		pc, err := s.privateContext(ctx, call.Sender(), in.To, -1)
 		if err != nil {
 			return false, err
 		}

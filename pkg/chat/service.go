@@ -179,7 +179,7 @@ type Call struct {
 }
 
 // Sender is the Call as a sender of messages.
-func (c Call) Sender() Sender { return Sender{ConnID: c.ConnID} }
+func (c Call) Sender() Sender { return Sender{ConnID: c.ConnID, Identity: c.Identity} }
 
 // clock returns the current time at the protocol's precision.
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }

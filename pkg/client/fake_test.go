@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -526,4 +527,49 @@ func TestCatchUpOrdersMissedBeforeLive(t *testing.T) {
 // historyRequests returns the history requests f's API got.
 func historyRequests(f *fakeServer) []string {
 	return slices.DeleteFunc(f.apiRequests(), func(r string) bool { return !strings.Contains(r, "/messages") })
+}
+
+// TestSendTellsLastSeq: a private send carries the newest seq the client
+// holds of the conversation: none at first, then its own ack's, then a
+// pushed message's.
+func TestSendTellsLastSeq(t *testing.T) {
+	pushed := make(chan struct{})
+	f := newFake(t, func(n int, c *fakeConn) {
+		seq := int64(0)
+		c.serve(func(r protocol.Request) {
+			seq++
+			c.send(protocol.Ack{Type: protocol.TypeAck, ID: r.ID, MessageID: fmt.Sprintf("0196f3b0-1a2b-7c3d-8e4f-%012d", seq), At: "2025-05-20T09:14:03.127Z", Seq: seq})
+			if seq == 2 {
+				seq++
+				c.send(protocol.ChatMessage{Type: protocol.TypePrivateMessage, MessageID: fmt.Sprintf("0196f3b0-1a2b-7c3d-8e4f-%012d", seq), Seq: seq, From: "peer", To: "me", Content: "hi", At: "2025-05-20T09:14:04.000Z"})
+				close(pushed)
+			}
+		})
+	})
+	cl, rec := f.client(t)
+	for i := range 2 {
+		if _, err := cl.SendPrivate(bounded(t), "peer", fmt.Sprint("send ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-pushed
+	rec.wait(t, "the pushed message", func(evs []client.Event) bool {
+		return count(evs, func(ev client.Event) bool { _, ok := ev.(client.PrivateMessage); return ok }) == 1
+	})
+	if _, err := cl.SendPrivate(bounded(t), "peer", "send 2"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range f.received() {
+		if r.Action == protocol.ActionPrivateMessage {
+			if r.LastSeq == nil {
+				got = append(got, "none")
+			} else {
+				got = append(got, fmt.Sprint(*r.LastSeq))
+			}
+		}
+	}
+	if want := []string{"none", "1", "3"}; !slices.Equal(got, want) {
+		t.Fatalf("lastSeq of the sends %v, want %v", got, want)
+	}
 }

@@ -68,6 +68,27 @@ func (c *Client) convLocked(peer string) *stream {
 	return st
 }
 
+// lastSeq is the newest seq held of the conversation with peer (past a
+// hole too), sent with a private send as the protocol's lastSeq: the
+// server then finds the conversation's end without a read of its own. Nil
+// (left out) when nothing is held.
+func (c *Client) lastSeq(peer string) *int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.convs[peer]
+	if st == nil {
+		return nil
+	}
+	seq := st.held
+	for s := range st.early {
+		seq = max(seq, s)
+	}
+	if seq <= 0 {
+		return nil
+	}
+	return &seq
+}
+
 // currentLocked reports whether st still orders its conversation or room:
 // a room's stream is dropped when it is left or its epoch changes.
 func (c *Client) currentLocked(st *stream) bool {

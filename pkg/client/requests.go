@@ -312,7 +312,7 @@ func (c *Client) retryLocked(r *request, h frameHead) bool {
 // SendPrivate sends content to the user to and returns the ack, which
 // carries the stored message's id and time.
 func (c *Client) SendPrivate(ctx context.Context, to, content string) (protocol.Ack, error) {
-	return c.send(ctx, protocol.Request{Action: protocol.ActionPrivateMessage, To: to, Content: content})
+	return c.send(ctx, protocol.Request{Action: protocol.ActionPrivateMessage, To: to, Content: content, LastSeq: c.lastSeq(to)})
 }
 
 // SendGroup sends msg to a room this user sits in. Every seated

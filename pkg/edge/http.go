@@ -251,7 +251,7 @@ func (h *HTTP) send(ctx context.Context, r *httpRequest) (int, any, error) {
 		return 0, nil, err
 	}
 	id := r.id
-	m, err := h.svc.SendPrivate(ctx, chat.Sender{Identity: &id}, chat.PrivateSend{To: r.PathParameters["peerId"], Content: b.Content, ClientID: b.ID}, nil)
+	m, err := h.svc.SendPrivate(ctx, chat.Sender{Identity: &id}, chat.PrivateSend{To: r.PathParameters["peerId"], Content: b.Content, ClientID: b.ID, LastSeq: b.LastSeq}, nil)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -215,7 +215,7 @@ func (w *WebSocket) serve(ctx context.Context, ev events.APIGatewayWebsocketProx
 	case !wellFormedText([]byte(ev.Body)):
 		err = &chat.InputError{Field: "frame", Rule: "must be valid UTF-8 without lone surrogates"}
 	case err != nil:
-		err = &chat.InputError{Field: "frame", Rule: "must be a JSON object with string fields as in the protocol"}
+		err = &chat.InputError{Field: "frame", Rule: "must be a JSON object with fields as the protocol types them"}
 	case req.Action == "":
 		err = &chat.InputError{Field: "action", Rule: "is required"}
 	default:
@@ -304,14 +304,14 @@ func acker(clientID string, send func(any)) chat.Acked {
 }
 
 func (w *WebSocket) privateMessage(ctx context.Context, call chat.Call, req protocol.Request, send func(any)) ([]any, error) {
-	_, err := w.svc.SendPrivate(ctx, call.Sender(), chat.PrivateSend{To: req.To, Content: req.Content, ClientID: req.ID}, acker(req.ID, send))
+	_, err := w.svc.SendPrivate(ctx, call.Sender(), chat.PrivateSend{To: req.To, Content: req.Content, ClientID: req.ID, LastSeq: req.LastSeq}, acker(req.ID, send))
 	return nil, err
 }
 
 func (w *WebSocket) privateFileMessage(ctx context.Context, call chat.Call, req protocol.Request, send func(any)) ([]any, error) {
 	in := chat.FileSend{
 		To: req.To, FileKey: req.FileKey, FileName: req.FileName, FileType: req.FileType,
-		MessageType: req.MessageType, ClientID: req.ID,
+		MessageType: req.MessageType, ClientID: req.ID, LastSeq: req.LastSeq,
 	}
 	_, err := w.svc.SendFile(ctx, call, in, acker(req.ID, send))
 	return nil, err

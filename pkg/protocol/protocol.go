@@ -80,6 +80,9 @@ type Request struct {
 	State         string   `json:"state,omitempty"`
 	PeerID        string   `json:"peerId,omitempty"`
 	AvatarFileKey string   `json:"avatarFileKey,omitempty"`
+	// LastSeq (private sends) is the seq of the newest message of the
+	// conversation the client holds: a hint that saves the server a read.
+	LastSeq *int64 `json:"lastSeq,omitempty"`
 }
 
 // LoginOK answers a successful login action.
@@ -299,6 +302,7 @@ type MessagePage struct {
 type SendBody struct {
 	Content string `json:"content"`
 	ID      string `json:"id,omitempty"`
+	LastSeq *int64 `json:"lastSeq,omitempty"`
 }
 
 // AvatarBody is the body of PUT /api/users/me/avatar.

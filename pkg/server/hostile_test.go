@@ -485,6 +485,20 @@ func TestHostileInputs(t *testing.T) {
 		{name: "file size 1e30", want: "http:400:bad-request", run: func(e *hostileEnv) string {
 			return e.http("POST", "/api/files", e.alice.Token, `{"fileName":"a.png","fileType":"image/png","size":1e30,"to":"`+e.bob.UserID+`"}`)
 		}},
+		// lastSeq is a hint: a wrong one is stored after the real end, a
+		// malformed one refused.
+		{name: "lastSeq past the end", want: "ack", run: func(e *hostileEnv) string {
+			return e.ws(e.a, `{"action":"private-message","to":"`+e.bob.UserID+`","content":"far ahead","lastSeq":9007199254740991}`)
+		}, stored: delivered("far ahead")},
+		{name: "negative lastSeq", want: "error:bad-request", run: func(e *hostileEnv) string {
+			return e.ws(e.a, `{"action":"private-message","to":"`+e.bob.UserID+`","content":"x","lastSeq":-1}`)
+		}},
+		{name: "lastSeq as a string", want: "error:bad-request", run: func(e *hostileEnv) string {
+			return e.ws(e.a, `{"action":"private-message","to":"`+e.bob.UserID+`","content":"x","lastSeq":"3"}`)
+		}},
+		{name: "fractional lastSeq over HTTP", want: "http:400:bad-request", run: func(e *hostileEnv) string {
+			return e.http("POST", "/api/conversations/"+e.bob.UserID+"/messages", e.alice.Token, `{"content":"x","lastSeq":1.5}`)
+		}},
 		// Content is text: stored and shown as sent.
 		{name: "script tags in content", want: "ack", run: func(e *hostileEnv) string { return e.ws(e.a, privateTo(e.bob, script)) }, stored: delivered(script)},
 		{name: "SQL in content", want: "ack", run: func(e *hostileEnv) string { return e.ws(e.a, privateTo(e.bob, "'; DROP TABLE users; --")) },

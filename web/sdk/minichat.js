@@ -641,6 +641,17 @@ export class MiniChat {
     return t;
   }
 
+  // _lastSeq is the newest seq held of the conversation with peer (past a
+  // hole too), sent with a private send as the protocol's lastSeq: the
+  // server then finds the conversation's end without a read of its own.
+  // Undefined (left out of the frame) when nothing is held.
+  _lastSeq(peer) {
+    const t = this._peers.get(peer);
+    if (!t) return undefined;
+    const seq = Math.max(t.seq, ...t.ahead.keys());
+    return seq > 0 ? seq : undefined;
+  }
+
   // _roomTrack returns the track of a room this client sits in, starting a
   // new one when the frame names another epoch: the room was emptied and
   // created again, and what we held of it means nothing now.
@@ -881,7 +892,7 @@ export class MiniChat {
 
   sendPrivate(to, content, { id } = {}) {
     this._typingOut.delete(whereKey({ to }));
-    return this._request({ action: 'private-message', to, content, id });
+    return this._request({ action: 'private-message', to, content, id, lastSeq: this._lastSeq(to) });
   }
 
   sendGroup(room, msg, { id } = {}) {
@@ -905,6 +916,7 @@ export class MiniChat {
       fileType: type,
       messageType: type.startsWith('image/') ? 'image' : 'file',
       id,
+      lastSeq: this._lastSeq(to),
     });
   }
 

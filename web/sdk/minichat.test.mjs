@@ -245,6 +245,20 @@ test('requests are acked by id; errors reject with the server code', async () =>
   c.close();
 });
 
+test('private sends tell the newest seq held of the conversation (lastSeq)', async () => {
+  const server = new FakeServer();
+  const c = client(server);
+  await c.connect();
+  await c.sendPrivate(BOB, 'first');
+  await c.sendPrivate(BOB, 'second');
+  server.last.push(pm(3));
+  await c.ping();
+  await c.sendPrivate(BOB, 'third');
+  const sent = server.last.sent.filter((f) => f.action === 'private-message');
+  assert.deepEqual(sent.map((f) => f.lastSeq), [undefined, 1, 3], 'nothing held, then the ack, then the push');
+  c.close();
+});
+
 test('a request without a reply times out', async () => {
   const server = new FakeServer();
   const c = client(server, { options: { requestTimeoutMs: 20 } });

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ var conversationTests = []storeTest{
 	{"PrivateContext", testPrivateContext},
 	{"SaveAndList", testSavePrivateAndList},
 	{"Admit", testSaveAdmit},
+	{"Tail", testSaveAfterTail},
 	{"Resend", testSaveResend},
 	{"ConcurrentSaves", testConcurrentSaves},
 	{"ConcurrentResends", testConcurrentResends},
@@ -45,7 +48,7 @@ func draft(c *clock, from, to chat.User, content, clientID string) chat.Message 
 // returns it as stored.
 func savePrivate(t *testing.T, s chat.Store, m chat.Message, wantSeq int64) chat.Message {
 	t.Helper()
-	stored, created, err := s.SavePrivate(t.Context(), m, allow)
+	stored, created, err := s.SavePrivate(t.Context(), m, chat.Tail{}, allow)
 	must(t, err, "SavePrivate")
 	if !created {
 		t.Fatalf("SavePrivate of a new message: created false")
@@ -77,7 +80,7 @@ func testPrivateContext(t *testing.T, s chat.Store) {
 	connect(t, s, ca, true)
 	connect(t, s, cb, true)
 
-	sender, p, err := s.PrivateContext(ctx, chat.Sender{ConnID: ca.ConnID}, bob.UserID)
+	sender, p, _, err := s.PrivateContext(ctx, chat.Sender{ConnID: ca.ConnID}, bob.UserID, -1)
 	must(t, err, "PrivateContext by connection")
 	if sender.Identity() != identity(alice) {
 		t.Fatalf("sender %+v, want alice", sender.Identity())
@@ -87,7 +90,7 @@ func testPrivateContext(t *testing.T, s chat.Store) {
 	wantConnIDs(t, p.Conns, "the recipient's connections", cb.ConnID)
 
 	id := identity(alice)
-	sender, p, err = s.PrivateContext(ctx, chat.Sender{Identity: &id}, bob.UserID)
+	sender, p, _, err = s.PrivateContext(ctx, chat.Sender{Identity: &id}, bob.UserID, -1)
 	must(t, err, "PrivateContext by identity")
 	if sender.Identity() != id {
 		t.Fatalf("sender %+v, want alice", sender.Identity())
@@ -95,14 +98,80 @@ func testPrivateContext(t *testing.T, s chat.Store) {
 	wantConnIDs(t, sender.Siblings, "the sender's connections by identity", ca.ConnID)
 	wantConnIDs(t, p.Conns, "the recipient's connections", cb.ConnID)
 
-	_, _, err = s.PrivateContext(ctx, chat.Sender{ConnID: ca.ConnID}, newUserID())
+	sender, p, _, err = s.PrivateContext(ctx, chat.Sender{ConnID: ca.ConnID, Identity: &id}, bob.UserID, 1)
+	must(t, err, "PrivateContext by a connection the authorizer named, with a seq")
+	if sender.Identity() != id {
+		t.Fatalf("sender %+v, want alice", sender.Identity())
+	}
+	wantConnIDs(t, sender.Siblings, "the sender's connections", ca.ConnID)
+	wantConnIDs(t, p.Conns, "the recipient's connections", cb.ConnID)
+
+	_, _, _, err = s.PrivateContext(ctx, chat.Sender{ConnID: ca.ConnID}, newUserID(), -1)
 	wantErr(t, err, chat.ErrNotFound, "PrivateContext to an unknown user")
 	anon := newConn(chat.User{})
 	connect(t, s, anon, false)
-	_, _, err = s.PrivateContext(ctx, chat.Sender{ConnID: anon.ConnID}, bob.UserID)
+	_, _, _, err = s.PrivateContext(ctx, chat.Sender{ConnID: anon.ConnID}, bob.UserID, -1)
 	wantErr(t, err, chat.ErrUnauthorized, "PrivateContext from an anonymous connection")
-	_, _, err = s.PrivateContext(ctx, chat.Sender{ConnID: "c-nowhere"}, bob.UserID)
+	_, _, _, err = s.PrivateContext(ctx, chat.Sender{ConnID: "c-nowhere"}, bob.UserID, -1)
 	wantErr(t, err, chat.ErrUnauthorized, "PrivateContext from an unknown connection")
+}
+
+// testSaveAfterTail stores messages after the end PrivateContext read at
+// the seq a client says it holds, right or wrong: seq still grows by
+// exactly one, and a resend read there is still a resend.
+func testSaveAfterTail(t *testing.T, s chat.Store) {
+	ctx := t.Context()
+	c := newClock()
+	alice, bob, carol := newUser("alice"), newUser("bob"), newUser("carol")
+	createUsers(t, s, alice, bob, carol)
+	ca := newConn(alice)
+	connect(t, s, ca, true)
+	id := identity(alice)
+	from := chat.Sender{ConnID: ca.ConnID, Identity: &id}
+	savePrivate(t, s, draft(c, alice, bob, "one", "t1"), 1)
+	savePrivate(t, s, draft(c, bob, alice, "two", ""), 2)
+	tailAt := func(to chat.User, seq int64) chat.Tail {
+		t.Helper()
+		_, _, tail, err := s.PrivateContext(ctx, from, to.UserID, seq)
+		must(t, err, fmt.Sprintf("PrivateContext at seq %d", seq))
+		return tail
+	}
+	save := func(m chat.Message, tail chat.Tail, wantSeq int64, why string) chat.Message {
+		t.Helper()
+		stored, created, err := s.SavePrivate(ctx, m, tail, allow)
+		must(t, err, "SavePrivate "+why)
+		if !created || stored.Seq != wantSeq {
+			t.Fatalf("SavePrivate %s: seq %d, created %v; want seq %d, created", why, stored.Seq, created, wantSeq)
+		}
+		return stored
+	}
+	m3 := save(draft(c, alice, bob, "three", "t3"), tailAt(bob, 2), 3, "after the newest message")
+	refuse := func(context.Context) error { return chat.ErrThrottled }
+	for _, seq := range []int64{2, 3, 1, -1} {
+		got, created, err := s.SavePrivate(ctx, draft(c, alice, bob, "three", "t3"), tailAt(bob, seq), refuse)
+		must(t, err, fmt.Sprintf("a resend read at seq %d", seq))
+		if created || got.MessageID != m3.MessageID {
+			t.Fatalf("a resend read at seq %d: %s, created %v; want the first message %s", seq, got.MessageID, created, m3.MessageID)
+		}
+	}
+	save(draft(c, alice, bob, "four", "t4"), tailAt(bob, 1), 4, "after a seq the client is behind on")
+	save(draft(c, alice, bob, "five", "t5"), tailAt(bob, 99), 5, "after a seq past the end")
+	save(draft(c, alice, bob, "six", "t6"), tailAt(bob, 0), 6, "from a client that holds nothing")
+	save(draft(c, alice, bob, "seven", ""), tailAt(carol, 1), 7, "with the end of another conversation")
+	save(draft(c, alice, bob, "eight", "t8"), tailAt(bob, math.MaxInt64), 8, "after the largest seq there is")
+	save(draft(c, alice, carol, "first", "t9"), tailAt(carol, 1), 1, "first of a conversation, after a seq it does not have")
+	ms := listPrivate(t, s, alice, bob, chat.Page{Limit: 10})
+	if len(ms) != 8 {
+		t.Fatalf("history holds %d messages, want 8", len(ms))
+	}
+	for i, m := range ms {
+		if m.Seq != int64(8-i) {
+			t.Fatalf("history item %d has seq %d, want %d: every seq once, none skipped", i, m.Seq, 8-i)
+		}
+	}
+	if cs, err := s.Conversations(ctx, carol.UserID); err != nil || len(cs) != 1 {
+		t.Fatalf("carol's conversations %+v, %v: the first message entered the conversation", cs, err)
+	}
 }
 
 func testSavePrivateAndList(t *testing.T, s chat.Store) {
@@ -134,7 +203,7 @@ func testSaveAdmit(t *testing.T, s chat.Store) {
 	createUsers(t, s, alice, bob)
 	limited := &chat.Refusal{Kind: chat.ErrRateLimited, Reason: "slow down"}
 	a := &counted{fn: refuseWith(limited)}
-	_, _, err := s.SavePrivate(ctx, draft(c, alice, bob, "too fast", "x1"), a.admit)
+	_, _, err := s.SavePrivate(ctx, draft(c, alice, bob, "too fast", "x1"), chat.Tail{}, a.admit)
 	wantErr(t, err, chat.ErrRateLimited, "SavePrivate refused by admit")
 	if a.calls() != 1 {
 		t.Fatalf("admit called %d times, want 1", a.calls())
@@ -142,7 +211,7 @@ func testSaveAdmit(t *testing.T, s chat.Store) {
 	wantMessages(t, listPrivate(t, s, alice, bob, chat.Page{Limit: 10}), nil, "nothing stored when admit refuses")
 	// A refused id is free again: the retry is a first send.
 	ok := &counted{fn: allow}
-	m, created, err := s.SavePrivate(ctx, draft(c, alice, bob, "later", "x1"), ok.admit)
+	m, created, err := s.SavePrivate(ctx, draft(c, alice, bob, "later", "x1"), chat.Tail{}, ok.admit)
 	must(t, err, "SavePrivate after a refusal")
 	if !created || m.Seq != 1 || ok.calls() != 1 {
 		t.Fatalf("retry after a refusal: created %t, seq %d, admit called %d times", created, m.Seq, ok.calls())
@@ -160,7 +229,7 @@ func testSaveResend(t *testing.T, s chat.Store) {
 	// A resend under the same id, even with other content and whatever the
 	// limit says, stores nothing and answers with the first message.
 	for name, admit := range map[string]*counted{"allowed": {fn: allow}, "refused": {fn: refuseWith(chat.ErrRateLimited)}} {
-		got, created, err := s.SavePrivate(ctx, draft(c, alice, bob, "resent", "m1"), admit.admit)
+		got, created, err := s.SavePrivate(ctx, draft(c, alice, bob, "resent", "m1"), chat.Tail{}, admit.admit)
 		must(t, err, "SavePrivate of a resend, "+name)
 		if created {
 			t.Fatalf("a resend (%s by the limit): created true", name)
@@ -174,7 +243,7 @@ func testSaveResend(t *testing.T, s chat.Store) {
 	// comes back and carol's conversation stays empty.
 	carol := newUser("carol")
 	createUsers(t, s, carol)
-	got, created, err := s.SavePrivate(ctx, draft(c, alice, carol, "to another", "m1"), allow)
+	got, created, err := s.SavePrivate(ctx, draft(c, alice, carol, "to another", "m1"), chat.Tail{}, allow)
 	must(t, err, "SavePrivate of the id to another recipient")
 	if created {
 		t.Fatal("the id resent to another recipient: created true")
@@ -204,7 +273,7 @@ func testConcurrentSaves(t *testing.T, s chat.Store) {
 	}
 	stored := make([]chat.Message, n)
 	errs := make([]error, n)
-	testenv.Race(n, func(i int) { stored[i], _, errs[i] = s.SavePrivate(ctx, drafts[i], allow) })
+	testenv.Race(n, func(i int) { stored[i], _, errs[i] = s.SavePrivate(ctx, drafts[i], chat.Tail{}, allow) })
 	var got []int64
 	ids := map[string]bool{}
 	for i := range n {
@@ -236,7 +305,7 @@ func testConcurrentResends(t *testing.T, s chat.Store) {
 	stored := make([]chat.Message, n)
 	created := make([]bool, n)
 	errs := make([]error, n)
-	testenv.Race(n, func(i int) { stored[i], created[i], errs[i] = s.SavePrivate(ctx, m, allow) })
+	testenv.Race(n, func(i int) { stored[i], created[i], errs[i] = s.SavePrivate(ctx, m, chat.Tail{}, allow) })
 	nCreated := 0
 	for i := range n {
 		if errs[i] != nil {
@@ -244,7 +313,7 @@ func testConcurrentResends(t *testing.T, s chat.Store) {
 			// then finds it stored.
 			wantErr(t, errs[i], chat.ErrThrottled, "SavePrivate racing its own id")
 			var err error
-			stored[i], created[i], err = s.SavePrivate(ctx, m, allow)
+			stored[i], created[i], err = s.SavePrivate(ctx, m, chat.Tail{}, allow)
 			must(t, err, "SavePrivate retried")
 		}
 		if created[i] {

@@ -72,7 +72,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "hi", At: at, ClientID: "x"}, allow)
+	m, _, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "hi", At: at, ClientID: "x"}, chat.Tail{}, allow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestReopen(t *testing.T) {
 		t.Fatalf("the room after a restart: epoch %q (before %q), %v", again.Epoch, r.Epoch, err)
 	}
 	// The resend of a message sent before the restart is still a resend.
-	got, created, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "hi", At: at, ClientID: "x"}, allow)
+	got, created, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "hi", At: at, ClientID: "x"}, chat.Tail{}, allow)
 	if err != nil || created || got.MessageID != m.MessageID {
 		t.Fatalf("resend after reopening: created %t, %s, %v", created, got.MessageID, err)
 	}
@@ -162,7 +162,7 @@ func TestGroupCommit(t *testing.T) {
 	for i := range n {
 		go func() {
 			<-start
-			_, _, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: fmt.Sprint(i), At: time.Now()}, allow)
+			_, _, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: fmt.Sprint(i), At: time.Now()}, chat.Tail{}, allow)
 			errs <- err
 		}()
 	}
@@ -207,7 +207,7 @@ func BenchmarkSavePrivate(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		m := chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "hello there", At: time.Now(), ClientID: fmt.Sprint(i)}
-		if _, _, err := s.SavePrivate(ctx, m, allow); err != nil {
+		if _, _, err := s.SavePrivate(ctx, m, chat.Tail{}, allow); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -162,8 +162,10 @@ func messageAt(tx *bolt.Tx, loc locator) (chat.Message, error) {
 }
 
 // PrivateContext reads the sender and the recipient from the hot records
-// (hot.go): no transaction on the path of a message.
-func (s *BoltStore) PrivateContext(ctx context.Context, from chat.Sender, to string) (chat.Connection, chat.Peer, error) {
+// (hot.go): no transaction on the path of a message. It reads no tail:
+// finding the end of a conversation is a seek in the same write
+// transaction that stores the message.
+func (s *BoltStore) PrivateContext(ctx context.Context, from chat.Sender, to string, _ int64) (chat.Connection, chat.Peer, chat.Tail, error) {
 	var (
 		sender  chat.Connection
 		peer    chat.Peer
@@ -172,7 +174,7 @@ func (s *BoltStore) PrivateContext(ctx context.Context, from chat.Sender, to str
 	)
 	err := s.read(ctx, "private context", func(rd reader) error {
 		switch {
-		case from.Identity != nil:
+		case from.ConnID == "":
 			u, found, err := rd.user(from.Identity.UserID)
 			if err != nil {
 				return err
@@ -211,17 +213,17 @@ func (s *BoltStore) PrivateContext(ctx context.Context, from chat.Sender, to str
 		return nil
 	})
 	if err != nil {
-		return chat.Connection{}, chat.Peer{}, err
+		return chat.Connection{}, chat.Peer{}, chat.Tail{}, err
 	}
 	if problem != nil {
-		return chat.Connection{}, chat.Peer{}, fmt.Errorf("boltstore: private context: %w", problem)
+		return chat.Connection{}, chat.Peer{}, chat.Tail{}, fmt.Errorf("boltstore: private context: %w", problem)
 	}
-	return sender, peer, nil
+	return sender, peer, chat.Tail{}, nil
 }
 
 // SavePrivate stores a private message as the next of its conversation;
 // the conversation's first message enters it in both parties' lists.
-func (s *BoltStore) SavePrivate(ctx context.Context, m chat.Message, admit func(context.Context) error) (chat.Message, bool, error) {
+func (s *BoltStore) SavePrivate(ctx context.Context, m chat.Message, _ chat.Tail, admit func(context.Context) error) (chat.Message, bool, error) {
 	conv := chat.ConversationID(m.From, m.To)
 	return s.save(ctx, m, admit, func(tx *bolt.Tx, m *chat.Message) (string, error) {
 		m.Seq = lastSeq(tx.Bucket(bucketConvMessages), conv) + 1

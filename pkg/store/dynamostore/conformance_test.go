@@ -86,7 +86,7 @@ func TestLostAnswers(t *testing.T) {
 	}
 	for i := range 3 {
 		m := chat.Message{Kind: chat.KindPrivate, From: alice.UserID, FromName: "alice", To: bob.UserID, Content: fmt.Sprint("hi ", i), At: at, ClientID: fmt.Sprint("c", i)}
-		stored, created, err := s.SavePrivate(ctx, m, func(context.Context) error { return nil })
+		stored, created, err := s.SavePrivate(ctx, m, chat.Tail{}, func(context.Context) error { return nil })
 		if err != nil || !created || stored.Seq != int64(i+1) {
 			t.Fatalf("send %d with lost answers: seq %d, created %v, %v", i, stored.Seq, created, err)
 		}
@@ -127,16 +127,16 @@ func TestResendTakesTheClaimOver(t *testing.T) {
 	allow := func(context.Context) error { return nil }
 	again := first
 	again.To, again.Content = carol.UserID, "to carol"
-	stored, created, err := s.SavePrivate(ctx, again, allow)
+	stored, created, err := s.SavePrivate(ctx, again, chat.Tail{}, allow)
 	if err != nil || !created {
 		t.Fatalf("the resend after a dead first send: created %v, %v", created, err)
 	}
 	// Another message after it, so that the newest is not the resend's.
 	reply := chat.Message{Kind: chat.KindPrivate, From: carol.UserID, To: alice.UserID, Content: "hi", At: at, ClientID: "r1"}
-	if _, _, err := s.SavePrivate(ctx, reply, allow); err != nil {
+	if _, _, err := s.SavePrivate(ctx, reply, chat.Tail{}, allow); err != nil {
 		t.Fatal(err)
 	}
-	got, created, err := s.SavePrivate(ctx, again, allow)
+	got, created, err := s.SavePrivate(ctx, again, chat.Tail{}, allow)
 	if err != nil || created || got.MessageID != stored.MessageID {
 		t.Fatalf("a second resend: %+v created %v, %v; want %s back", got, created, err, stored.MessageID)
 	}
@@ -166,7 +166,7 @@ func TestResendClaims(t *testing.T) {
 	}
 	allow := func(context.Context) error { return nil }
 	send := func(id string) (chat.Message, bool, error) {
-		return s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: ids[0], To: ids[1], Content: id, At: at, ClientID: id}, allow)
+		return s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: ids[0], To: ids[1], Content: id, At: at, ClientID: id}, chat.Tail{}, allow)
 	}
 
 	t.Run("too old", func(t *testing.T) {

@@ -136,6 +136,9 @@ type criticalPath struct {
 	api   *slowAPI
 	push  *slowPusher
 	users []chat.Identity
+	// held is the newest seq of conn-0's conversation with users[1], as
+	// a client holds it from its acks (lastSeq).
+	held *int64
 }
 
 func newCriticalPath(t testing.TB, trip time.Duration) *criticalPath {
@@ -205,8 +208,13 @@ func (c *criticalPath) measure(t testing.TB, send func(chat.Acked) error) (trips
 
 func (c *criticalPath) private(n int) func(chat.Acked) error {
 	return func(a chat.Acked) error {
-		_, err := c.svc.SendPrivate(context.Background(), chat.Sender{ConnID: "conn-0"},
-			chat.PrivateSend{To: c.users[1].UserID, Content: "hi", ClientID: fmt.Sprint("p", n)}, a)
+		// As an SDK sends: on a connection its authorizer named, with the
+		// newest seq it holds.
+		m, err := c.svc.SendPrivate(context.Background(), chat.Sender{ConnID: "conn-0", Identity: &c.users[0]},
+			chat.PrivateSend{To: c.users[1].UserID, Content: "hi", ClientID: fmt.Sprint("p", n), LastSeq: c.held}, a)
+		if err == nil {
+			c.held = &m.Seq
+		}
 		return err
 	}
 }

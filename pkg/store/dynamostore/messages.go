@@ -98,6 +98,12 @@ func (s *DynamoStore) latest(ctx context.Context, sc scope) (*messageAttrs, erro
 // known, when set, is the scope's newest message as the caller read it
 // (a room's, with the room); otherwise it is read here.
 func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit func(context.Context) error, known *messageAttrs) (chat.Message, bool, error) {
+	if resendOf(known, m) {
+		// The newest message, already read, is this send's: a resend,
+		// answered with nothing claimed, limited or written.
+		first, err := known.message()
+		return first, false, err
+	}
 	var (
 		claimed, resent bool
 		claim           map[string]types.AttributeValue
@@ -137,7 +143,7 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 	if resent {
 		// A resend comes seconds after its first send: the newest message,
 		// read anyway, is usually it.
-		if prev != nil && prev.MessageID != "" && prev.From == m.From && prev.ClientID == m.ClientID {
+		if resendOf(prev, m) {
 			first, err := prev.message()
 			return first, false, err
 		}
@@ -214,11 +220,18 @@ func (s *DynamoStore) store(ctx context.Context, sc scope, m chat.Message, prev 
 				stored, err := won.message()
 				return stored, err == nil, err
 			}
-			if m.ClientID != "" && won.From == m.From && won.ClientID == m.ClientID {
+			if resendOf(&won, m) {
 				first, err := won.message()
 				return first, false, err
 			}
 			prev = &won
+			if attempt > 0 {
+				// Lost twice: prev was further behind than one racing
+				// sender (a stale read of the end); read the newest.
+				if prev, err = s.latest(ctx, sc); err != nil {
+					return chat.Message{}, false, fmt.Errorf("save message: %w", err)
+				}
+			}
 			continue
 		}
 		if err != nil {
@@ -485,19 +498,53 @@ func (s *DynamoStore) openConversation(ctx context.Context, sc scope) error {
 }
 
 // PrivateContext reads the sender (its connection, or for an HTTP request
-// its profile) and the recipient's profile with one BatchGetItem.
-func (s *DynamoStore) PrivateContext(ctx context.Context, from chat.Sender, to string) (chat.Connection, chat.Peer, error) {
+// its profile) and the recipient's profile with one BatchGetItem, and,
+// when the sender's identity is known up front and the client told the
+// seq it holds (lastSeq), the messages at that seq and the next: the
+// conversation's end, for SavePrivate, in the same request.
+//
+// The read is eventually consistent (half the units), because a stale
+// answer is either harmless or visible: a connection's identity never
+// changes once set; message items keep their seq, counters, sender and
+// client id for good; connection lists may lag a (dis)connect by the
+// read's staleness, as they lag one that races the send anyway (a missed
+// device catches up from history, a gone one answers 410). What it cannot
+// tell from stale (no sender, no recipient) it reads again, consistently.
+func (s *DynamoStore) PrivateContext(ctx context.Context, from chat.Sender, to string, lastSeq int64) (chat.Connection, chat.Peer, chat.Tail, error) {
+	sender, peer, tail, err := s.privateContext(ctx, from, to, lastSeq, false)
+	if errors.Is(err, chat.ErrUnauthorized) || errors.Is(err, chat.ErrNotFound) {
+		sender, peer, tail, err = s.privateContext(ctx, from, to, lastSeq, true)
+	}
+	return sender, peer, tail, err
+}
+
+// tailRead is what PrivateContext read of a conversation's end: the
+// message at the client's seq (prev) and the one after it (next), nil
+// where it found none.
+type tailRead struct {
+	pk         string
+	seq        int64
+	prev, next *messageAttrs
+}
+
+func (s *DynamoStore) privateContext(ctx context.Context, from chat.Sender, to string, lastSeq int64, consistent bool) (chat.Connection, chat.Peer, chat.Tail, error) {
+	viaHTTP := from.ConnID == ""
 	senderKey := connKey(from.ConnID)
-	if from.Identity != nil {
+	if viaHTTP {
 		senderKey = profileKey(from.Identity.UserID)
 	}
-	if from.Identity != nil && from.Identity.UserID == to {
+	if viaHTTP && from.Identity.UserID == to {
 		// One key, read once: the sender writing to themselves.
 		senderKey = nil
 	}
 	keys := []map[string]types.AttributeValue{profileKey(to)}
 	if senderKey != nil {
 		keys = append(keys, senderKey)
+	}
+	var tr *tailRead
+	if from.Identity != nil && from.Identity.UserID != to && lastSeq >= 1 {
+		tr = &tailRead{pk: privateScope(from.Identity.UserID, to).pk, seq: lastSeq}
+		keys = append(keys, key(tr.pk, seqSK("", lastSeq)), key(tr.pk, seqSK("", lastSeq+1)))
 	}
 	now := s.now()
 	var (
@@ -507,7 +554,7 @@ func (s *DynamoStore) PrivateContext(ctx context.Context, from chat.Sender, to s
 		gotConn  bool
 		senderPF *profileAttrs
 	)
-	err := s.batchGet(ctx, keys, func(item map[string]types.AttributeValue) error {
+	err := s.batchGetAs(ctx, keys, consistent, func(item map[string]types.AttributeValue) error {
 		switch pk := item[attrPK].(*types.AttributeValueMemberS).Value; {
 		case strings.HasPrefix(pk, prefixConn):
 			c, err := decodeConn(item, now)
@@ -515,6 +562,17 @@ func (s *DynamoStore) PrivateContext(ctx context.Context, from chat.Sender, to s
 				return err
 			}
 			sender, gotConn = c, live(c, now) && c.Authenticated()
+		case tr != nil && pk == tr.pk:
+			a, err := decodeMessageAttrs(item)
+			if err != nil {
+				return err
+			}
+			switch a.Seq {
+			case tr.seq:
+				tr.prev = &a
+			case tr.seq + 1:
+				tr.next = &a
+			}
 		default:
 			p, err := decodeProfile(item)
 			if err != nil {
@@ -524,7 +582,7 @@ func (s *DynamoStore) PrivateContext(ctx context.Context, from chat.Sender, to s
 				peer, err = p.peer(now)
 				gotPeer = err == nil
 			}
-			if from.Identity != nil && p.UserID == from.Identity.UserID {
+			if viaHTTP && p.UserID == from.Identity.UserID {
 				senderPF = &p
 			}
 			return err
@@ -532,9 +590,9 @@ func (s *DynamoStore) PrivateContext(ctx context.Context, from chat.Sender, to s
 		return nil
 	})
 	if err != nil {
-		return chat.Connection{}, chat.Peer{}, fmt.Errorf("private context: %w", err)
+		return chat.Connection{}, chat.Peer{}, chat.Tail{}, fmt.Errorf("private context: %w", err)
 	}
-	if from.Identity != nil {
+	if viaHTTP {
 		sender = chat.Connection{UserID: from.Identity.UserID, Username: from.Identity.Username}
 		if senderPF != nil {
 			sender.Siblings = liveConns(senderPF.UserID, senderPF.Conns, now)
@@ -543,16 +601,41 @@ func (s *DynamoStore) PrivateContext(ctx context.Context, from chat.Sender, to s
 	}
 	switch {
 	case !gotConn:
-		return chat.Connection{}, chat.Peer{}, fmt.Errorf("private context: %w", chat.ErrUnauthorized)
+		return chat.Connection{}, chat.Peer{}, chat.Tail{}, fmt.Errorf("private context: %w", chat.ErrUnauthorized)
 	case !gotPeer:
-		return chat.Connection{}, chat.Peer{}, fmt.Errorf("private context: user %q: %w", to, chat.ErrNotFound)
+		return chat.Connection{}, chat.Peer{}, chat.Tail{}, fmt.Errorf("private context: user %q: %w", to, chat.ErrNotFound)
 	}
-	return sender, peer, nil
+	var tail chat.Tail
+	if tr != nil {
+		tail.Read = tr
+	}
+	return sender, peer, tail, nil
 }
 
-// SavePrivate stores a private message as the next of its conversation.
-func (s *DynamoStore) SavePrivate(ctx context.Context, m chat.Message, admit func(context.Context) error) (chat.Message, bool, error) {
-	return s.save(ctx, privateScope(m.From, m.To), m, admit, nil)
+// SavePrivate stores a private message as the next of its conversation,
+// after the end tail read when it is usable: the message at the client's
+// seq was there, and the next seq was free (or held this very send: a
+// resend, answered from the read alone).
+func (s *DynamoStore) SavePrivate(ctx context.Context, m chat.Message, tail chat.Tail, admit func(context.Context) error) (chat.Message, bool, error) {
+	sc := privateScope(m.From, m.To)
+	var known *messageAttrs
+	if tr, ok := tail.Read.(*tailRead); ok && tr.pk == sc.pk && tr.prev != nil {
+		switch {
+		case tr.next == nil:
+			known = tr.prev
+		case resendOf(tr.next, m):
+			first, err := tr.next.message()
+			return first, false, err
+		}
+		// Else the client is behind: the newest is read as without a hint.
+	}
+	return s.save(ctx, sc, m, admit, known)
+}
+
+// resendOf reports whether a stored message is the one m's client id
+// stored before.
+func resendOf(a *messageAttrs, m chat.Message) bool {
+	return a != nil && m.ClientID != "" && a.MessageID != "" && a.From == m.From && a.ClientID == m.ClientID
 }
 
 // conversationOf finds, from a message id, the conversation of userID it

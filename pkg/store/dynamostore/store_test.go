@@ -142,10 +142,10 @@ func TestObserverSeesEveryRequest(t *testing.T) {
 	if _, err := s.Connect(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.PrivateContext(ctx, chat.Sender{ConnID: "c1"}, bob.UserID); err != nil {
+	if _, _, _, err := s.PrivateContext(ctx, chat.Sender{ConnID: "c1"}, bob.UserID, -1); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "x", At: at, ClientID: "1"}, allowAll); err != nil {
+	if _, _, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "x", At: at, ClientID: "1"}, chat.Tail{}, allowAll); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := l.Allow(ctx, "k", 1, 1, at); err != nil {
@@ -215,5 +215,86 @@ func TestSiblingRefreshOfAClosedConnection(t *testing.T) {
 	got, err := s.GetConnection(ctx, "ahead")
 	if err != nil || got.UserID != id.UserID {
 		t.Errorf("the completed connection reads %+v, %v", got, err)
+	}
+}
+
+// staleAPI answers every eventually consistent BatchGetItem with nothing:
+// a replica that has seen none of the writes yet.
+type staleAPI struct {
+	tableAPI
+	stale, consistent int
+}
+
+func (s *staleAPI) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	for _, ka := range in.RequestItems {
+		if !aws.ToBool(ka.ConsistentRead) {
+			s.stale++
+			return &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{}}, nil
+		}
+	}
+	s.consistent++
+	return s.tableAPI.BatchGetItem(ctx, in, optFns...)
+}
+
+// TestPrivateContextStaleRead: the send's eventually consistent read that
+// finds neither sender nor recipient reads again consistently, and a tail
+// it did not see costs only the saving: the message still follows the
+// newest one.
+func TestPrivateContextStaleRead(t *testing.T) {
+	inner, table := newMinidyn(t)
+	api := &staleAPI{tableAPI: inner}
+	s := New(api, table)
+	ctx := t.Context()
+	alice := createTestUser(t, s, "a")
+	bob := createTestUser(t, s, "b")
+	at := time.Now()
+	c := chat.Connection{ConnID: "c1", UserID: alice.UserID, Username: alice.Username, ConnectedAt: at, ExpiresAt: at.Add(time.Hour)}
+	if _, err := s.Connect(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "1", At: at, ClientID: "1"}, chat.Tail{}, allowAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.stale, api.consistent = 0, 0
+	sender, peer, tail, err := s.PrivateContext(ctx, chat.Sender{ConnID: "c1", Identity: &alice}, bob.UserID, first.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if api.stale != 1 || api.consistent != 1 {
+		t.Fatalf("%d eventually consistent and %d consistent reads, want one of each", api.stale, api.consistent)
+	}
+	if sender.UserID != alice.UserID || peer.User.UserID != bob.UserID {
+		t.Fatalf("sender %q, recipient %q", sender.UserID, peer.User.UserID)
+	}
+	m, created, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "2", At: at, ClientID: "2"}, tail, allowAll)
+	if err != nil || !created || m.Seq != 2 {
+		t.Fatalf("the send after a consistent read: seq %d, created %v, %v; want seq 2", m.Seq, created, err)
+	}
+	// A stale read that saw the sender and recipient but not the tail
+	// keeps its answer; the store reads the newest message itself.
+	_, _, tail, err = s.PrivateContext(ctx, chat.Sender{ConnID: "c1", Identity: &alice}, bob.UserID, m.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail.Read = &tailRead{pk: privateScope(alice.UserID, bob.UserID).pk, seq: m.Seq}
+	m, created, err = s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "3", At: at, ClientID: "3"}, tail, allowAll)
+	if err != nil || !created || m.Seq != 3 {
+		t.Fatalf("the send after a tail not seen: seq %d, created %v, %v; want seq 3", m.Seq, created, err)
+	}
+	// A stale read that saw the message at the client's seq but not the
+	// two after it: the put loses twice, then the newest is read.
+	item, err := s.itemAt(ctx, privateScope(alice.UserID, bob.UserID), first.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := decodeMessageAttrs(item)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail.Read = &tailRead{pk: privateScope(alice.UserID, bob.UserID).pk, seq: first.Seq, prev: &old}
+	m, created, err = s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "4", At: at, ClientID: "4"}, tail, allowAll)
+	if err != nil || !created || m.Seq != 4 {
+		t.Fatalf("the send after a stale end: seq %d, created %v, %v; want seq 4", m.Seq, created, err)
 	}
 }

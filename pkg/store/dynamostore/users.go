@@ -112,6 +112,13 @@ func (s *DynamoStore) Peers(ctx context.Context, ids []string) (map[string]chat.
 // BatchGetItem calls, asking again for UnprocessedKeys with backoff, and
 // hands each item found to each.
 func (s *DynamoStore) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, each func(map[string]types.AttributeValue) error) error {
+	return s.batchGetAs(ctx, keys, true, each)
+}
+
+// batchGetAs is batchGet, strongly consistent or not: an eventually
+// consistent read costs half the units, for callers that can tell a stale
+// answer (see PrivateContext).
+func (s *DynamoStore) batchGetAs(ctx context.Context, keys []map[string]types.AttributeValue, consistent bool, each func(map[string]types.AttributeValue) error) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -127,7 +134,7 @@ func (s *DynamoStore) batchGet(ctx context.Context, keys []map[string]types.Attr
 			uniq = append(uniq, k)
 		}
 	}
-	pending := map[string]types.KeysAndAttributes{s.table: {Keys: uniq, ConsistentRead: aws.Bool(true)}}
+	pending := map[string]types.KeysAndAttributes{s.table: {Keys: uniq, ConsistentRead: aws.Bool(consistent)}}
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt == maxAttempts {
 			return fmt.Errorf("batch get: %w", errContention)
