@@ -70,7 +70,7 @@ func benchMain(args []string) error {
 	fl.DurationVar(&f.idleAfter, "idle-after", 5*time.Second, "idle: wait after closing them all before measuring again")
 	fl.StringVar(&f.doc, "doc", "", "markdown file to write the results into, between the self-hosted marks (not in -quick mode)")
 	fl.StringVar(&f.out, "out", "bench/out", "directory for logs, raw results and profiles (gitignored)")
-	fl.BoolVar(&f.pprof, "pprof", false, "profile minichat's CPU (MINICHAT_DEBUG_ADDR) during one measured run per scenario, save it under -out and print its top; idle also saves its heap and goroutines once all are connected")
+	fl.BoolVar(&f.pprof, "pprof", false, "profile minichat's CPU (MINICHAT_DEBUG_ADDR) during one measured run per scenario, save it under -out and print its top; idle also saves its heap and goroutines once all are connected, and its heap once they have closed")
 	fl.IntVar(&f.pprofSeconds, "pprof-seconds", 5, "idle: profile length from the first connection (rooms: the measured window)")
 	fl.IntVar(&f.registerWorkers, "register-workers", 8, "parallel registrations (bcrypt on the server bounds them)")
 	fl.StringVar(&f.servers, "servers", "minichat,socketio", "servers to run (minichat, socketio)")
@@ -250,7 +250,7 @@ func benchMain(args []string) error {
 					}
 				default:
 					var ir *idleResult
-					var onConnect, onUp func()
+					var onConnect, onUp, onDown func()
 					if fetch := prof.start(ctx, srv, out, sc.key, bin); fetch != nil {
 						onConnect = func() { fetch(time.Duration(f.pprofSeconds) * time.Second) }
 						// What the connections hold, once all are up.
@@ -259,8 +259,12 @@ func benchMain(args []string) error {
 								prof.fetchDelta(ctx, srv.debugAddr, kind, 0, filepath.Join(out, fmt.Sprintf("%s-minichat.%s.pprof", sc.key, kind)))
 							}
 						}
+						// What stays once they have all closed.
+						onDown = func() {
+							prof.fetchDelta(ctx, srv.debugAddr, "heap", 0, filepath.Join(out, fmt.Sprintf("%s-minichat.after.heap.pprof", sc.key)))
+						}
 					}
-					ir, err = runIdle(ctx, p, srv, users, *sc.idle, onConnect, onUp)
+					ir, err = runIdle(ctx, p, srv, users, *sc.idle, onConnect, onUp, onDown)
 					if err == nil {
 						r = ir
 						logf("%s: RSS %.1f -> %.1f MiB with %d connections (%.1f KiB each), %.1f MiB after closing (back within 20%%: %v), %.0f connections/s, dropped %d",

@@ -35,7 +35,7 @@ type idleResult struct {
 	GenCPU      float64 `json:"genCPU"`
 }
 
-func runIdle(ctx context.Context, p proto, srv *server, users []user, cfg idleConfig, onConnect, onUp func()) (*idleResult, error) {
+func runIdle(ctx context.Context, p proto, srv *server, users []user, cfg idleConfig, onConnect, onUp, onDown func()) (*idleResult, error) {
 	if len(users) < cfg.Conns {
 		return nil, fmt.Errorf("idle: need %d users, have %d", cfg.Conns, len(users))
 	}
@@ -105,5 +105,8 @@ func runIdle(ctx context.Context, p proto, srv *server, users []user, cfg idleCo
 		return nil, err
 	}
 	res.Recovered = float64(res.RSSAfter) <= 1.2*float64(res.RSSBefore)
+	if onDown != nil {
+		onDown()
+	}
 	return res, nil
 }

@@ -277,6 +277,13 @@ func (g *Gateway) unregister(c *connection) {
 	}
 }
 
+// OpenConnections is how many WebSocket connections are open now.
+func (g *Gateway) OpenConnections() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return len(g.conns)
+}
+
 func (g *Gateway) lookup(id string) *connection {
 	g.mu.RLock()
 	defer g.mu.RUnlock()

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/minichatbar/minichat/pkg/localgw"
 	"github.com/minichatbar/minichat/pkg/localpush"
 	"github.com/minichatbar/minichat/pkg/memlimit"
+	"github.com/minichatbar/minichat/pkg/memtrim"
 	"github.com/minichatbar/minichat/pkg/metrics/prom"
 	"github.com/minichatbar/minichat/pkg/s3files"
 	"github.com/minichatbar/minichat/pkg/store/boltstore"
@@ -192,9 +194,26 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return fail(err)
 	}
 	local.Gateway = s.gw
+	s.trim()
 	s.http = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.done <- s.http.Serve(ln) }()
 	return s, nil
+}
+
+// trim returns memory to the operating system after the open connections
+// fall to half their peak (see package memtrim), until the server closes.
+func (s *Server) trim() {
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		memtrim.Run(ctx, time.Second, memtrim.MinDrop, s.gw.OpenConnections, debug.FreeOSMemory)
+	}()
+	s.closers = append(s.closers, func() error {
+		cancel()
+		<-stopped
+		return nil
+	})
 }
 
 // WaitIdle returns once no handler is running: everything the requests so

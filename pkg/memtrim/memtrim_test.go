@@ -1,0 +1,48 @@
+package memtrim
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestRun: a release once a fall to half the peak has ended, none for a
+// small or partial fall or while it goes on, and another after the count
+// rises and falls again.
+func TestRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var open, released atomic.Int64
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			Run(ctx, time.Second, 100, func() int { return int(open.Load()) }, func() { released.Add(1) })
+			close(done)
+		}()
+		step := func(n int64, want int64, why string) {
+			t.Helper()
+			open.Store(n)
+			time.Sleep(time.Second + time.Millisecond)
+			synctest.Wait()
+			if got := released.Load(); got != want {
+				t.Fatalf("%s: %d releases, want %d", why, got, want)
+			}
+		}
+		step(150, 0, "rising")
+		step(60, 0, "a fall of 90, under the smallest drop")
+		step(60, 0, "that fall, still")
+		step(2000, 0, "a spike")
+		step(1200, 0, "down to more than half the peak")
+		step(900, 0, "down to under half the peak, still falling")
+		step(900, 1, "the fall over")
+		step(800, 1, "a little further down: counted from the release")
+		step(800, 1, "still")
+		step(3000, 1, "another spike")
+		step(0, 1, "all closed")
+		step(0, 2, "still")
+		step(0, 2, "and still: once")
+		cancel()
+		<-done
+	})
+}
