@@ -135,13 +135,7 @@ func TestObserverSeesEveryRequest(t *testing.T) {
 	}))
 	ctx := t.Context()
 	m.start()
-	alice := createTestUser(t, s, "a")
-	bob := createTestUser(t, s, "b")
-	at := time.Now()
-	c := chat.Connection{ConnID: "c1", UserID: alice.UserID, Username: alice.Username, ConnectedAt: at, ExpiresAt: at.Add(time.Hour)}
-	if _, err := s.Connect(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob, at := twoUsers(t, s)
 	if _, _, _, err := s.PrivateContext(ctx, chat.Sender{ConnID: "c1"}, bob.UserID, -1); err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +212,18 @@ func TestSiblingRefreshOfAClosedConnection(t *testing.T) {
 	}
 }
 
+// twoUsers creates alice and bob, alice with connection c1, and returns
+// them and when c1 connected.
+func twoUsers(t *testing.T, s *DynamoStore) (alice, bob chat.Identity, at time.Time) {
+	t.Helper()
+	alice, bob, at = createTestUser(t, s, "a"), createTestUser(t, s, "b"), time.Now()
+	c := chat.Connection{ConnID: "c1", UserID: alice.UserID, Username: alice.Username, ConnectedAt: at, ExpiresAt: at.Add(time.Hour)}
+	if _, err := s.Connect(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	return alice, bob, at
+}
+
 // staleAPI answers every eventually consistent BatchGetItem with nothing:
 // a replica that has seen none of the writes yet.
 type staleAPI struct {
@@ -245,13 +251,7 @@ func TestPrivateContextStaleRead(t *testing.T) {
 	api := &staleAPI{tableAPI: inner}
 	s := New(api, table)
 	ctx := t.Context()
-	alice := createTestUser(t, s, "a")
-	bob := createTestUser(t, s, "b")
-	at := time.Now()
-	c := chat.Connection{ConnID: "c1", UserID: alice.UserID, Username: alice.Username, ConnectedAt: at, ExpiresAt: at.Add(time.Hour)}
-	if _, err := s.Connect(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob, at := twoUsers(t, s)
 	first, _, err := s.SavePrivate(ctx, chat.Message{Kind: chat.KindPrivate, From: alice.UserID, To: bob.UserID, Content: "1", At: at, ClientID: "1"}, chat.Tail{}, allowAll)
 	if err != nil {
 		t.Fatal(err)
