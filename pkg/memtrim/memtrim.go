@@ -11,9 +11,10 @@ const MinDrop = 256
 
 // Run looks at open() every period and, once the count has fallen to half
 // of its peak since the last release or below, by at least minDrop, and
-// then held still for a period (the closing wave is over, and what it
-// freed is garbage), calls release once and starts over from the count
-// then. It returns when ctx is done.
+// then held about still for a period (moved by less than minDrop/8: the
+// closing wave is over, and what it freed is garbage, while the churn of
+// a live server goes on), calls release once and starts over from the
+// count then. It returns when ctx is done.
 func Run(ctx context.Context, period time.Duration, minDrop int, open func() int, release func()) {
 	t := time.NewTicker(period)
 	defer t.Stop()
@@ -27,10 +28,17 @@ func Run(ctx context.Context, period time.Duration, minDrop int, open func() int
 		}
 		n := open()
 		peak = max(peak, n)
-		if peak-n >= minDrop && n <= peak/2 && n == last {
+		if peak-n >= minDrop && n <= peak/2 && abs(n-last) < minDrop/8 {
 			release()
 			peak = n
 		}
 		last = n
 	}
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

@@ -254,8 +254,11 @@ test('private sends tell the newest seq held of the conversation (lastSeq)', asy
   server.last.push(pm(3));
   await c.ping();
   await c.sendPrivate(BOB, 'third');
+  server.last.push(pm(6)); // past a hole
+  await c.ping();
+  await c.sendPrivate(BOB, 'fourth');
   const sent = server.last.sent.filter((f) => f.action === 'private-message');
-  assert.deepEqual(sent.map((f) => f.lastSeq), [undefined, 1, 3], 'nothing held, then the ack, then the push');
+  assert.deepEqual(sent.map((f) => f.lastSeq), [undefined, 1, 3, 6], 'nothing held, then the ack, then the push, then one past a hole');
   c.close();
 });
 

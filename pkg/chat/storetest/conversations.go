@@ -122,12 +122,15 @@ func testPrivateContext(t *testing.T, s chat.Store) {
 func testSaveAfterTail(t *testing.T, s chat.Store) {
 	ctx := t.Context()
 	c := newClock()
-	alice, bob, carol := newUser("alice"), newUser("bob"), newUser("carol")
-	createUsers(t, s, alice, bob, carol)
+	alice, bob, carol, dave := newUser("alice"), newUser("bob"), newUser("carol"), newUser("dave")
+	createUsers(t, s, alice, bob, carol, dave)
 	ca := newConn(alice)
 	connect(t, s, ca, true)
 	id := identity(alice)
 	from := chat.Sender{ConnID: ca.ConnID, Identity: &id}
+	for i := range 3 {
+		savePrivate(t, s, draft(c, carol, alice, fmt.Sprint("carol ", i), ""), int64(i+1))
+	}
 	savePrivate(t, s, draft(c, alice, bob, "one", "t1"), 1)
 	savePrivate(t, s, draft(c, bob, alice, "two", ""), 2)
 	tailAt := func(to chat.User, seq int64) chat.Tail {
@@ -157,9 +160,10 @@ func testSaveAfterTail(t *testing.T, s chat.Store) {
 	save(draft(c, alice, bob, "four", "t4"), tailAt(bob, 1), 4, "after a seq the client is behind on")
 	save(draft(c, alice, bob, "five", "t5"), tailAt(bob, 99), 5, "after a seq past the end")
 	save(draft(c, alice, bob, "six", "t6"), tailAt(bob, 0), 6, "from a client that holds nothing")
-	save(draft(c, alice, bob, "seven", ""), tailAt(carol, 1), 7, "with the end of another conversation")
+	save(draft(c, alice, bob, "seven", ""), tailAt(carol, 3), 7, "with the end of another, longer conversation")
 	save(draft(c, alice, bob, "eight", "t8"), tailAt(bob, math.MaxInt64), 8, "after the largest seq there is")
-	save(draft(c, alice, carol, "first", "t9"), tailAt(carol, 1), 1, "first of a conversation, after a seq it does not have")
+	save(draft(c, alice, dave, "first", "t9"), tailAt(carol, 3), 1, "first of a conversation, with the end of another")
+	save(draft(c, dave, alice, "second", ""), tailAt(dave, 5), 2, "after a seq the conversation does not have")
 	ms := listPrivate(t, s, alice, bob, chat.Page{Limit: 10})
 	if len(ms) != 8 {
 		t.Fatalf("history holds %d messages, want 8", len(ms))
@@ -169,8 +173,8 @@ func testSaveAfterTail(t *testing.T, s chat.Store) {
 			t.Fatalf("history item %d has seq %d, want %d: every seq once, none skipped", i, m.Seq, 8-i)
 		}
 	}
-	if cs, err := s.Conversations(ctx, carol.UserID); err != nil || len(cs) != 1 {
-		t.Fatalf("carol's conversations %+v, %v: the first message entered the conversation", cs, err)
+	if cs, err := s.Conversations(ctx, dave.UserID); err != nil || len(cs) != 1 {
+		t.Fatalf("dave's conversations %+v, %v: the first message entered the conversation", cs, err)
 	}
 }
 

@@ -98,7 +98,7 @@ func (s *DynamoStore) latest(ctx context.Context, sc scope) (*messageAttrs, erro
 // known, when set, is the scope's newest message as the caller read it
 // (a room's, with the room); otherwise it is read here.
 func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit func(context.Context) error, known *messageAttrs) (chat.Message, bool, error) {
-	if resendOf(known, m) {
+	if s.resendOf(known, m) {
 		// The newest message, already read, is this send's: a resend,
 		// answered with nothing claimed, limited or written.
 		first, err := known.message()
@@ -143,7 +143,7 @@ func (s *DynamoStore) save(ctx context.Context, sc scope, m chat.Message, admit 
 	if resent {
 		// A resend comes seconds after its first send: the newest message,
 		// read anyway, is usually it.
-		if resendOf(prev, m) {
+		if s.resendOf(prev, m) {
 			first, err := prev.message()
 			return first, false, err
 		}
@@ -220,18 +220,11 @@ func (s *DynamoStore) store(ctx context.Context, sc scope, m chat.Message, prev 
 				stored, err := won.message()
 				return stored, err == nil, err
 			}
-			if resendOf(&won, m) {
+			if s.resendOf(&won, m) {
 				first, err := won.message()
 				return first, false, err
 			}
 			prev = &won
-			if attempt > 0 {
-				// Lost twice: prev was further behind than one racing
-				// sender (a stale read of the end); read the newest.
-				if prev, err = s.latest(ctx, sc); err != nil {
-					return chat.Message{}, false, fmt.Errorf("save message: %w", err)
-				}
-			}
 			continue
 		}
 		if err != nil {
@@ -623,7 +616,7 @@ func (s *DynamoStore) SavePrivate(ctx context.Context, m chat.Message, tail chat
 		switch {
 		case tr.next == nil:
 			known = tr.prev
-		case resendOf(tr.next, m):
+		case s.resendOf(tr.next, m):
 			first, err := tr.next.message()
 			return first, false, err
 		}
@@ -633,9 +626,14 @@ func (s *DynamoStore) SavePrivate(ctx context.Context, m chat.Message, tail chat
 }
 
 // resendOf reports whether a stored message is the one m's client id
-// stored before.
-func resendOf(a *messageAttrs, m chat.Message) bool {
-	return a != nil && m.ClientID != "" && a.MessageID != "" && a.From == m.From && a.ClientID == m.ClientID
+// stored before: from the same sender with the same id, and younger than
+// a claim lives (an id used again after its claim expired is a new send).
+func (s *DynamoStore) resendOf(a *messageAttrs, m chat.Message) bool {
+	if a == nil || m.ClientID == "" || a.MessageID == "" || a.From != m.From || a.ClientID != m.ClientID {
+		return false
+	}
+	at, err := parseTime(a.At)
+	return err == nil && m.At.Sub(at) < s.idemTTL
 }
 
 // conversationOf finds, from a message id, the conversation of userID it
