@@ -366,9 +366,10 @@ func (s *DynamoStore) leaveConns(ctx context.Context, userID string, ids []strin
 		all = all.And(exists("conns." + id))
 		upd = upd.Remove(expression.Name("conns." + id))
 	}
-	p, _, err := s.updateProfileCV(ctx, userID, upd, &all, types.ReturnValueAllOld)
+	p, cv, err := s.updateProfileCV(ctx, userID, upd, &all, types.ReturnValueAllOld)
 	if err == nil {
-		return true, s.leaveRooms(ctx, userID, p.Rooms), nil
+		// cv+1 is this update's; a seat taken since has a newer one.
+		return true, s.leaveRooms(ctx, userID, p.Rooms, cv+2), nil
 	}
 	old, failed := failedAt(err, 0)
 	if !failed {
@@ -381,7 +382,7 @@ func (s *DynamoStore) leaveConns(ctx context.Context, userID string, ids []strin
 	for _, id := range ids {
 		rm = rm.Remove(expression.Name("conns." + id))
 	}
-	p, cv, err := s.updateProfileCV(ctx, userID, rm, cond(exists(attrPK)), types.ReturnValueAllOld)
+	p, cv, err = s.updateProfileCV(ctx, userID, rm, cond(exists(attrPK)), types.ReturnValueAllOld)
 	if err != nil {
 		return false, nil, err
 	}
@@ -420,15 +421,17 @@ func (s *DynamoStore) leaveConns(ctx context.Context, userID string, ids []strin
 	if err != nil {
 		return false, nil, err
 	}
-	return true, s.leaveRooms(ctx, userID, p.Rooms), nil
+	return true, s.leaveRooms(ctx, userID, p.Rooms, cv+2), nil
 }
 
-// leaveRooms unseats a user who went offline from every room. A room that
-// fails is logged by the caller's next look at it; the others still go.
-func (s *DynamoStore) leaveRooms(ctx context.Context, userID string, rooms map[string]int) []chat.Left {
+// leaveRooms unseats a user who went offline from every room, but not
+// from a seat taken at cv before or later (see unseat): one taken by a
+// connection that came after the update that cleared the profile. A room that fails
+// is logged by the caller's next look at it; the others still go.
+func (s *DynamoStore) leaveRooms(ctx context.Context, userID string, rooms map[string]int, before int64) []chat.Left {
 	var left []chat.Left
 	for _, room := range slices.Sorted(maps.Keys(rooms)) {
-		l, changed, err := s.unseat(ctx, room, rooms[room], userID)
+		l, changed, err := s.unseat(ctx, room, rooms[room], userID, before)
 		if err == nil && changed {
 			left = append(left, l)
 		}

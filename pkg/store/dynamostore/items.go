@@ -181,6 +181,7 @@ type profileAttrs struct {
 	Conns         map[string]int64 `dynamodbav:"conns"`
 	Rooms         map[string]int   `dynamodbav:"rooms"`
 	LastSeen      int64            `dynamodbav:"lastSeen,omitempty"`
+	CV            int64            `dynamodbav:"cv,omitempty"`
 }
 
 func (p profileAttrs) user() (chat.User, error) {
@@ -367,6 +368,10 @@ type seatAttrs struct {
 	Username      string           `dynamodbav:"username"`
 	AvatarVersion string           `dynamodbav:"avatarV,omitempty"`
 	Conns         map[string]int64 `dynamodbav:"conns"`
+	// CV is the profile's cv when the user took the seat (or took it
+	// again): the leave of a $disconnect frees only a seat taken before
+	// its own profile update, not one a new connection took meanwhile.
+	CV int64 `dynamodbav:"cv,omitempty"`
 }
 
 // roomAttrs holds a free seat as NULL rather than an empty map, which

@@ -93,10 +93,18 @@ func (s *DynamoStore) JoinRoom(ctx context.Context, name string, id chat.Identit
 				return chat.Room{}, false, fmt.Errorf("join room: %w", err)
 			}
 		}
-		free := -1
+		free, again := -1, false
 		for i, st := range a.Seats {
 			if st != nil && st.UserID == id.UserID {
-				return a.room(now), false, nil
+				if seat, ok := profile.Rooms[name]; ok && seat == i {
+					return a.room(now), false, nil
+				}
+				// Seated, but the profile does not say so: a leave (a
+				// $disconnect's) cleared the profile and has yet to free
+				// the seat. Taking it again (newer cv) keeps that leave
+				// from freeing it.
+				free, again = i, true
+				break
 			}
 			if st == nil && free < 0 {
 				free = i
@@ -112,7 +120,7 @@ func (s *DynamoStore) JoinRoom(ctx context.Context, name string, id chat.Identit
 		}
 		next := a
 		next.Seats = append([]*seatAttrs(nil), a.Seats...)
-		next.Seats[free] = &seatAttrs{UserID: id.UserID, Username: id.Username, AvatarVersion: profile.AvatarVersion, Conns: profile.Conns}
+		next.Seats[free] = &seatAttrs{UserID: id.UserID, Username: id.Username, AvatarVersion: profile.AvatarVersion, Conns: profile.Conns, CV: profile.CV}
 		if next.Seats[free].Conns == nil {
 			next.Seats[free].Conns = map[string]int64{}
 		}
@@ -143,7 +151,7 @@ func (s *DynamoStore) JoinRoom(ctx context.Context, name string, id chat.Identit
 		if err != nil {
 			return chat.Room{}, false, fmt.Errorf("join room: note the seat: %w", err)
 		}
-		return next.room(now), true, nil
+		return next.room(now), !again, nil
 	}
 	return chat.Room{}, false, fmt.Errorf("join room %q: %w", name, errContention)
 }
@@ -161,7 +169,7 @@ func (s *DynamoStore) LeaveRoom(ctx context.Context, name, userID string) (chat.
 	if !ok {
 		seat = -1
 	}
-	l, changed, err := s.unseat(ctx, name, seat, userID)
+	l, changed, err := s.unseat(ctx, name, seat, userID, 0)
 	if err != nil {
 		return chat.Room{}, chat.Seat{}, false, fmt.Errorf("leave room: %w", err)
 	}
@@ -172,13 +180,20 @@ func (s *DynamoStore) LeaveRoom(ctx context.Context, name, userID string) (chat.
 // seat (where the profile says they sit), returning the record as it was;
 // if that seat holds someone else (or seat is -1), by reading the record
 // and writing it back at its version. A record left empty is deleted, so
-// the room's next join starts a new epoch.
-func (s *DynamoStore) unseat(ctx context.Context, room string, seat int, userID string) (chat.Left, bool, error) {
+// the room's next join starts a new epoch. before, when not 0, is one past
+// the cv of the profile update that cleared the user's rooms: a seat
+// taken at before or later (by a connection that came since, whose
+// $connect moved cv on) stays.
+func (s *DynamoStore) unseat(ctx context.Context, room string, seat int, userID string, before int64) (chat.Left, bool, error) {
 	if seat >= 0 {
 		path := "seats[" + strconv.Itoa(seat) + "]"
+		theirs := expression.Name(path + ".userId").Equal(expression.Value(userID))
+		if before != 0 {
+			theirs = theirs.And(expression.Or(expression.AttributeNotExists(expression.Name(path+".cv")), expression.Name(path+".cv").LessThan(expression.Value(before))))
+		}
 		e, err := built("unseat", expression.NewBuilder().
 			WithUpdate(expression.Set(expression.Name(path), expression.Value(nil)).Add(expression.Name("version"), expression.Value(1))).
-			WithCondition(expression.Name(path+".userId").Equal(expression.Value(userID))))
+			WithCondition(theirs))
 		if err != nil {
 			return chat.Left{}, false, err
 		}
@@ -213,6 +228,9 @@ func (s *DynamoStore) unseat(ctx context.Context, room string, seat int, userID 
 		a, err := decodeRoomAttrs(item)
 		if err != nil {
 			return chat.Left{}, false, err
+		}
+		if before != 0 && a.Seats[i].CV >= before {
+			return chat.Left{Room: r}, false, nil // taken again since
 		}
 		path := "seats[" + strconv.Itoa(i) + "]"
 		w, err := update(roomKey(room),

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,4 +310,67 @@ func TestPrivateContextStaleRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	send(chat.Tail{Read: &tailRead{pk: privateScope(alice.UserID, bob.UserID).pk, seq: first.Seq, prev: &old}}, "4", 4, "the send after a stale end")
+}
+
+// gateAPI holds the first UpdateItem of a room record once armed, until
+// released: a $disconnect's seat update that is slow (throttled, retried).
+type gateAPI struct {
+	tableAPI
+	armed         atomic.Bool
+	held, release chan struct{}
+}
+
+func (g *gateAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if pk, ok := in.Key[attrPK].(*types.AttributeValueMemberS); ok && strings.HasPrefix(pk.Value, prefixRoom) && g.armed.CompareAndSwap(true, false) {
+		close(g.held)
+		<-g.release
+	}
+	return g.tableAPI.UpdateItem(ctx, in, optFns...)
+}
+
+// TestRejoinWhileLeaving: a user's last connection closes and, while its
+// $disconnect has cleared the profile but not yet freed the seat, a new
+// connection of the user joins the room again. The seat must stay theirs,
+// and go with the new connection's own $disconnect.
+func TestRejoinWhileLeaving(t *testing.T) {
+	inner, table := newMinidyn(t)
+	api := &gateAPI{tableAPI: inner, held: make(chan struct{}), release: make(chan struct{})}
+	s := New(api, table)
+	ctx := t.Context()
+	alice, _, at := twoUsers(t, s)
+	if _, _, err := s.JoinRoom(ctx, "lobby", alice); err != nil {
+		t.Fatal(err)
+	}
+	api.armed.Store(true)
+	left := make(chan []chat.Left, 1)
+	go func() {
+		_, _, l, err := s.Disconnect(ctx, "c1")
+		if err != nil {
+			t.Error(err)
+		}
+		left <- l
+	}()
+	<-api.held
+	c2 := chat.Connection{ConnID: "c2", UserID: alice.UserID, Username: alice.Username, ConnectedAt: at, ExpiresAt: at.Add(time.Hour)}
+	if _, err := s.Connect(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := s.JoinRoom(ctx, "lobby", alice)
+	if err != nil || r.SeatOf(alice.UserID) < 0 {
+		t.Fatalf("the join again: %+v, %v; want alice seated", r, err)
+	}
+	close(api.release)
+	if l := <-left; len(l) != 0 {
+		t.Fatalf("the slow $disconnect freed %+v: the seat was taken again meanwhile", l)
+	}
+	r, err = s.GetRoom(ctx, "lobby")
+	if err != nil || r.SeatOf(alice.UserID) < 0 {
+		t.Fatalf("after the first $disconnect: %+v, %v; want alice still seated", r, err)
+	}
+	if _, _, l, err := s.Disconnect(ctx, "c2"); err != nil || len(l) != 1 {
+		t.Fatalf("the second $disconnect left %+v, %v; want the seat freed", l, err)
+	}
+	if r, err = s.GetRoom(ctx, "lobby"); err != nil || r.SeatOf(alice.UserID) >= 0 {
+		t.Fatalf("after the last $disconnect: %+v, %v; want no seat for alice", r, err)
+	}
 }
