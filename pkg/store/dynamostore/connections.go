@@ -426,8 +426,9 @@ func (s *DynamoStore) leaveConns(ctx context.Context, userID string, ids []strin
 
 // leaveRooms unseats a user who went offline from every room, but not
 // from a seat taken at cv before or later (see unseat): one taken by a
-// connection that came after the update that cleared the profile. A room that fails
-// is logged by the caller's next look at it; the others still go.
+// connection that came after the update that cleared the profile. A room
+// that fails is logged by the caller's next look at it; the others still
+// go.
 func (s *DynamoStore) leaveRooms(ctx context.Context, userID string, rooms map[string]int, before int64) []chat.Left {
 	var left []chat.Left
 	for _, room := range slices.Sorted(maps.Keys(rooms)) {
