@@ -48,13 +48,20 @@ func draft(c *clock, from, to chat.User, content, clientID string) chat.Message 
 // returns it as stored.
 func savePrivate(t *testing.T, s chat.Store, m chat.Message, wantSeq int64) chat.Message {
 	t.Helper()
-	stored, created, err := s.SavePrivate(t.Context(), m, chat.Tail{}, allow)
-	must(t, err, "SavePrivate")
+	return savePrivateAfter(t, s, m, chat.Tail{}, wantSeq, "")
+}
+
+// savePrivateAfter is savePrivate after the end tail (from PrivateContext);
+// why names the case in a failure.
+func savePrivateAfter(t *testing.T, s chat.Store, m chat.Message, tail chat.Tail, wantSeq int64, why string) chat.Message {
+	t.Helper()
+	stored, created, err := s.SavePrivate(t.Context(), m, tail, allow)
+	must(t, err, "SavePrivate "+why)
 	if !created {
-		t.Fatalf("SavePrivate of a new message: created false")
+		t.Fatalf("SavePrivate %s of a new message: created false", why)
 	}
 	if stored.MessageID == "" || stored.Seq != wantSeq {
-		t.Fatalf("SavePrivate: id %q, seq %d; want an id and seq %d", stored.MessageID, stored.Seq, wantSeq)
+		t.Fatalf("SavePrivate %s: id %q, seq %d; want an id and seq %d", why, stored.MessageID, stored.Seq, wantSeq)
 	}
 	if err := chat.ValidID("messageId", stored.MessageID); err != nil {
 		t.Fatalf("SavePrivate made an id the protocol refuses: %v", err)
@@ -139,16 +146,7 @@ func testSaveAfterTail(t *testing.T, s chat.Store) {
 		must(t, err, fmt.Sprintf("PrivateContext at seq %d", seq))
 		return tail
 	}
-	save := func(m chat.Message, tail chat.Tail, wantSeq int64, why string) chat.Message {
-		t.Helper()
-		stored, created, err := s.SavePrivate(ctx, m, tail, allow)
-		must(t, err, "SavePrivate "+why)
-		if !created || stored.Seq != wantSeq {
-			t.Fatalf("SavePrivate %s: seq %d, created %v; want seq %d, created", why, stored.Seq, created, wantSeq)
-		}
-		return stored
-	}
-	m3 := save(draft(c, alice, bob, "three", "t3"), tailAt(bob, 2), 3, "after the newest message")
+	m3 := savePrivateAfter(t, s, draft(c, alice, bob, "three", "t3"), tailAt(bob, 2), 3, "after the newest message")
 	refuse := func(context.Context) error { return chat.ErrThrottled }
 	for _, seq := range []int64{2, 3, 1, -1} {
 		got, created, err := s.SavePrivate(ctx, draft(c, alice, bob, "three", "t3"), tailAt(bob, seq), refuse)
@@ -157,13 +155,13 @@ func testSaveAfterTail(t *testing.T, s chat.Store) {
 			t.Fatalf("a resend read at seq %d: %s, created %v; want the first message %s", seq, got.MessageID, created, m3.MessageID)
 		}
 	}
-	save(draft(c, alice, bob, "four", "t4"), tailAt(bob, 1), 4, "after a seq the client is behind on")
-	save(draft(c, alice, bob, "five", "t5"), tailAt(bob, 99), 5, "after a seq past the end")
-	save(draft(c, alice, bob, "six", "t6"), tailAt(bob, 0), 6, "from a client that holds nothing")
-	save(draft(c, alice, bob, "seven", ""), tailAt(carol, 3), 7, "with the end of another, longer conversation")
-	save(draft(c, alice, bob, "eight", "t8"), tailAt(bob, math.MaxInt64), 8, "after the largest seq there is")
-	save(draft(c, alice, dave, "first", "t9"), tailAt(carol, 3), 1, "first of a conversation, with the end of another")
-	save(draft(c, dave, alice, "second", ""), tailAt(dave, 5), 2, "after a seq the conversation does not have")
+	savePrivateAfter(t, s, draft(c, alice, bob, "four", "t4"), tailAt(bob, 1), 4, "after a seq the client is behind on")
+	savePrivateAfter(t, s, draft(c, alice, bob, "five", "t5"), tailAt(bob, 99), 5, "after a seq past the end")
+	savePrivateAfter(t, s, draft(c, alice, bob, "six", "t6"), tailAt(bob, 0), 6, "from a client that holds nothing")
+	savePrivateAfter(t, s, draft(c, alice, bob, "seven", ""), tailAt(carol, 3), 7, "with the end of another, longer conversation")
+	savePrivateAfter(t, s, draft(c, alice, bob, "eight", "t8"), tailAt(bob, math.MaxInt64), 8, "after the largest seq there is")
+	savePrivateAfter(t, s, draft(c, alice, dave, "first", "t9"), tailAt(carol, 3), 1, "first of a conversation, with the end of another")
+	savePrivateAfter(t, s, draft(c, dave, alice, "second", ""), tailAt(dave, 5), 2, "after a seq the conversation does not have")
 	ms := listPrivate(t, s, alice, bob, chat.Page{Limit: 10})
 	if len(ms) != 8 {
 		t.Fatalf("history holds %d messages, want 8", len(ms))

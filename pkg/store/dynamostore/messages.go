@@ -617,8 +617,7 @@ func (s *DynamoStore) SavePrivate(ctx context.Context, m chat.Message, tail chat
 		case tr.next == nil:
 			known = tr.prev
 		case s.resendOf(tr.next, m):
-			first, err := tr.next.message()
-			return first, false, err
+			known = tr.next // save answers the resend from it
 		}
 		// Else the client is behind: the newest is read as without a hint.
 	}
