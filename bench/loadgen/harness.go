@@ -419,10 +419,11 @@ func (pr *profile) start(ctx context.Context, srv *server, out, key, bin string)
 	return func(d time.Duration) {
 		defer close(pr.done)
 		secs := max(1, int(d.Seconds()))
-		// Where goroutines wait, over the same window: a server that is
-		// slow without being busy is waiting on a lock or a channel.
+		// Where goroutines wait, over the same window (a server that is
+		// slow without being busy is waiting on a lock or a channel), and
+		// what it allocates (the GC's work is proportional).
 		var waits sync.WaitGroup
-		for _, kind := range []string{"mutex", "block"} {
+		for _, kind := range []string{"mutex", "block", "allocs"} {
 			waits.Go(func() {
 				pr.fetchDelta(ctx, srv.debugAddr, kind, secs, filepath.Join(out, fmt.Sprintf("%s-minichat.%s.pprof", key, kind)))
 			})

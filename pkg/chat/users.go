@@ -124,7 +124,7 @@ func (s *Service) session(id Identity) (Session, error) {
 
 // SearchUsers returns users whose name starts with prefix.
 func (s *Service) SearchUsers(ctx context.Context, _ Identity, prefix string) ([]User, error) {
-	if !prefixPattern.MatchString(prefix) {
+	if !nameOf(prefix, 0, 32, "_.-") {
 		return nil, badInput("prefix", "at most 32 characters of A-Z a-z 0-9 _ . -")
 	}
 	us, err := s.store.SearchUsers(ctx, prefix, MaxSearchResults)

@@ -203,6 +203,7 @@ type Gateway struct {
 	runMu   sync.Mutex
 	running atomic.Int64
 	idle    *sync.Cond
+	runners *runners
 }
 
 // MessageHandler is a WebSocket route's handler, as aws-lambda-go would
@@ -212,6 +213,7 @@ type MessageHandler func(context.Context, events.APIGatewayWebsocketProxyRequest
 // function is a route's target: the handler and what events and logs call it.
 type function struct {
 	logicalID  string
+	arn        string     // put in every invocation's lambdacontext
 	instances  *sync.Pool // of idle lambda.Handler instances
 	message    MessageHandler
 	authorizer *authorizer
@@ -239,11 +241,12 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Region = DefaultRegion
 	}
 	g := &Gateway{
-		cfg:    cfg,
-		limits: cfg.Limits.withDefaults(),
-		log:    cfg.Logger,
-		ws:     map[string]function{},
-		conns:  map[string]*connection{},
+		cfg:     cfg,
+		limits:  cfg.Limits.withDefaults(),
+		log:     cfg.Logger,
+		ws:      map[string]function{},
+		conns:   map[string]*connection{},
+		runners: newRunners(),
 	}
 	g.idle = sync.NewCond(&g.runMu)
 	if g.log == nil {
@@ -287,8 +290,9 @@ func (g *Gateway) function(logicalID, codeURI string) (function, error) {
 		logicalID = codeURI
 	}
 	return function{
-		logicalID: logicalID, instances: &sync.Pool{New: func() any { return h() }},
-		message: g.cfg.Messages[samtemplate.NormaliseCodeURI(codeURI)],
+		logicalID: logicalID, arn: fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", g.cfg.Region, g.cfg.AccountID, logicalID),
+		instances: &sync.Pool{New: func() any { return h() }},
+		message:   g.cfg.Messages[samtemplate.NormaliseCodeURI(codeURI)],
 	}, nil
 }
 

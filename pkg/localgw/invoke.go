@@ -61,7 +61,7 @@ func (g *Gateway) run(fn function, call func(ctx context.Context) ([]byte, error
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
 		AwsRequestID:       uuid.NewString(),
-		InvokedFunctionArn: fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", g.cfg.Region, g.cfg.AccountID, fn.logicalID),
+		InvokedFunctionArn: fn.arn,
 	})
 	type result struct {
 		out []byte
@@ -70,7 +70,7 @@ func (g *Gateway) run(fn function, call func(ctx context.Context) ([]byte, error
 	done := make(chan result, 1)
 	g.inflight.Add(1)
 	g.started()
-	go func() {
+	g.runners.run(func() {
 		defer g.inflight.Done()
 		defer g.finished()
 		defer func() {
@@ -80,7 +80,7 @@ func (g *Gateway) run(fn function, call func(ctx context.Context) ([]byte, error
 		}()
 		out, err := call(ctx)
 		done <- result{out, err}
-	}()
+	})
 	select {
 	case r := <-done:
 		return r.out, r.err

@@ -81,6 +81,17 @@ func setHot(tx *bolt.Tx, kind hotKind, k string, data []byte) {
 	})
 }
 
+// setHotDecoded is setHot for a writer that holds the record decoded
+// already (a new message): readers then need not decode it again.
+func setHotDecoded(tx *bolt.Tx, kind hotKind, k string, data []byte, v any) {
+	onCommit(tx, func(c *hotCache) {
+		e := &hotEntry{data: data, v: v}
+		e.once.Do(func() {})
+		c.m[kind][k] = e
+		c.trim(kind)
+	})
+}
+
 // dropHot forgets every entry of kind once tx commits (a bucket emptied).
 func dropHot(tx *bolt.Tx, kind hotKind) {
 	onCommit(tx, func(c *hotCache) {

@@ -104,7 +104,7 @@ func (s *BoltStore) save(ctx context.Context, m chat.Message, admit func(context
 			return err
 		}
 		if stored.Kind == chat.KindGroup {
-			setHot(tx, hotLast, prefix, data)
+			setLast(tx, prefix, data, stored)
 		}
 		loc := locator{Room: stored.Kind == chat.KindGroup, Prefix: prefix, Seq: stored.Seq}
 		if err := put(tx.Bucket(bucketMessageIndex), []byte(stored.MessageID), loc); err != nil {
@@ -124,6 +124,21 @@ func (s *BoltStore) save(ctx context.Context, m chat.Message, admit func(context
 		return first, false, nil
 	}
 	return stored, true, nil
+}
+
+// setLast makes m the cached latest message of prefix. The service's
+// messages (UTC, no monotonic reading) are cached as they are, since
+// decoding data would give the same; any other time is left to decode.
+func setLast(tx *bolt.Tx, prefix string, data []byte, m chat.Message) {
+	if at := m.At; at.Location() != time.UTC || at != at.Round(0) {
+		setHot(tx, hotLast, prefix, data)
+		return
+	}
+	if m.File != nil {
+		f := *m.File // the cache's own: readers share it
+		m.File = &f
+	}
+	setHotDecoded(tx, hotLast, prefix, data, m)
 }
 
 func jsonDecode(data []byte, v any) error {

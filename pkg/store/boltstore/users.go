@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,12 +25,17 @@ type userRec struct {
 
 // live returns the user's unexpired connections, sorted by id.
 func (u userRec) live(now time.Time) []chat.Target {
-	var ts []chat.Target
-	for _, id := range slices.Sorted(maps.Keys(u.Conns)) {
-		if exp := u.Conns[id]; exp.After(now) {
+	// One allocation: every message reads this for each seated user.
+	ts := make([]chat.Target, 0, len(u.Conns))
+	for id, exp := range u.Conns {
+		if exp.After(now) {
 			ts = append(ts, chat.Target{ConnID: id, UserID: u.UserID, ExpiresAt: exp})
 		}
 	}
+	if len(ts) == 0 {
+		return nil
+	}
+	slices.SortFunc(ts, func(a, b chat.Target) int { return strings.Compare(a.ConnID, b.ConnID) })
 	return ts
 }
 
