@@ -244,9 +244,10 @@ func benchMain(args []string) error {
 					rr, err = runRooms(ctx, p, srv, users, *sc.rooms, prof.start(ctx, srv, out, sc.key, bin))
 					if err == nil {
 						r = rr
-						logf("%s: %s msgs/s, %s deliveries/s, echo p50 %.2f p99 %.2f ms, lost %d, dup+extra %d, timeouts %d, errors %v, server CPU %.0f%%, generator CPU %.0f%%, other processes %.0f%%, iowait %.1f%%, peak RSS %.1f MiB",
+						logf("%s: %s msgs/s, %s deliveries/s, echo p50 %.2f p99 %.2f ms, lost %d, dup+extra %d, timeouts %d, errors %v, server CPU %.0f%% (%.0f µs a message, %.2f write calls), generator CPU %.0f%%, other processes %.0f%%, iowait %.1f%%, peak RSS %.1f MiB",
 							label, fmtNum(rr.MsgsPerSec, 0), fmtNum(rr.DelivPerSec, 0), rr.EchoMs.P50, rr.EchoMs.P99, rr.Lost,
-							rr.Duplicates+rr.Extra, rr.Timeouts, rr.Errors, rr.ServerCPU, rr.GenCPU, rr.OtherCPU(), rr.Machine.IOWait, mib(rr.PeakRSS))
+							rr.Duplicates+rr.Extra, rr.Timeouts, rr.Errors, rr.ServerCPU, perMessage(rr, rr.ServerCPU/100*1e6),
+							perMessage(rr, float64(rr.ServerWrites)/rr.Window), rr.GenCPU, rr.OtherCPU(), rr.Machine.IOWait, mib(rr.PeakRSS))
 					}
 				default:
 					var ir *idleResult

@@ -118,12 +118,41 @@ type cpuMeter struct {
 	srv, self time.Duration
 	srvErr    error
 	machine   machineCPU
+	writes    int64
 }
 
 func startCPU(pid int) *cpuMeter {
-	m := &cpuMeter{pid: pid, start: time.Now(), self: selfCPU(), machine: readMachineCPU()}
+	m := &cpuMeter{pid: pid, start: time.Now(), self: selfCPU(), machine: readMachineCPU(), writes: writeCalls(pid)}
 	m.srv, m.srvErr = cpuTime(pid)
 	return m
+}
+
+// serverWrites is how many write system calls (socket and file: syscw of
+// /proc/<pid>/io) the server made since start; -1 if unknown.
+func (m *cpuMeter) serverWrites() int64 {
+	now := writeCalls(m.pid)
+	if now < 0 || m.writes < 0 {
+		return -1
+	}
+	return now - m.writes
+}
+
+// writeCalls is the syscw line of /proc/<pid>/io, -1 if unreadable.
+func writeCalls(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return -1
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 // machineUse is how the whole machine spent its CPU time since start.

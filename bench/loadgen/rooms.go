@@ -35,6 +35,7 @@ func (c roomsConfig) name() string {
 type roomsResult struct {
 	Confirmed   int            `json:"confirmed"` // in the measured window
 	MsgsPerSec  float64        `json:"msgsPerSec"`
+	Window      float64        `json:"window"`     // the measured window, seconds
 	Deliveries  int            `json:"deliveries"` // in the measured window, the senders' own copies included
 	DelivPerSec float64        `json:"deliveriesPerSec"`
 	EchoMs      pcts           `json:"echoMs"`
@@ -49,9 +50,12 @@ type roomsResult struct {
 	Disconnects int            `json:"disconnects"`
 	PeakRSS     int64          `json:"peakRSS"`
 	ServerCPU   float64        `json:"serverCPU"` // % of one core, measured window
-	GenCPU      float64        `json:"genCPU"`
-	Machine     machineUse     `json:"machine"` // all CPUs, measured window
-	JoinSecs    float64        `json:"joinSecs"`
+	// ServerWrites is the server's write system calls in the window (socket
+	// writes and the store's), -1 if /proc did not say.
+	ServerWrites int64      `json:"serverWrites"`
+	GenCPU       float64    `json:"genCPU"`
+	Machine      machineUse `json:"machine"` // all CPUs, measured window
+	JoinSecs     float64    `json:"joinSecs"`
 }
 
 // OtherCPU is what the rest of the machine (neither the server nor the
@@ -258,6 +262,7 @@ func runRooms(ctx context.Context, p proto, srv *server, users []user, cfg rooms
 	end := warmEnd.Add(cfg.Duration)
 	var (
 		cpuSrv, cpuGen float64
+		srvWrites      int64
 		machine        machineUse
 		peak           int64
 		measured       sync.WaitGroup
@@ -274,6 +279,7 @@ func runRooms(ctx context.Context, p proto, srv *server, users []user, cfg rooms
 			return
 		}
 		machine = meter.machineUse()
+		srvWrites = meter.serverWrites()
 		cpuSrv, cpuGen, _ = meter.stop()
 		peak, _ = peakRSS(srv.pid)
 	})
@@ -289,7 +295,7 @@ func runRooms(ctx context.Context, p proto, srv *server, users []user, cfg rooms
 		return nil, ctx.Err()
 	}
 
-	res := &roomsResult{Errors: map[string]int{}, PeakRSS: peak, ServerCPU: cpuSrv, GenCPU: cpuGen, Machine: machine, JoinSecs: joinSecs}
+	res := &roomsResult{Errors: map[string]int{}, PeakRSS: peak, ServerCPU: cpuSrv, ServerWrites: srvWrites, GenCPU: cpuGen, Machine: machine, JoinSecs: joinSecs}
 	for _, m := range members {
 		if !m.c.alive() {
 			res.Disconnects++
@@ -331,6 +337,7 @@ func runRooms(ctx context.Context, p proto, srv *server, users []user, cfg rooms
 			}
 		}
 	}
+	res.Window = cfg.Duration.Seconds()
 	res.MsgsPerSec = float64(res.Confirmed) / cfg.Duration.Seconds()
 	res.DelivPerSec = float64(res.Deliveries) / cfg.Duration.Seconds()
 	res.EchoMs = percentiles(echo)

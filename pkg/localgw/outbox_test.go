@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,8 +41,11 @@ func TestConcurrentPushesArriveWholeAndInOrder(t *testing.T) {
 	if conn == nil || !conn.upgraded() {
 		t.Fatal("the connection never opened")
 	}
-	// The first socket write waits until every sender has a frame
-	// queued behind it: then they must go out together.
+	// The first socket write waits until every sender has pushed and
+	// frames are queued behind it: then they must go out together. (The
+	// first writer yields before it writes, so its own batch may already
+	// hold several senders' frames.)
+	var pushing atomic.Int32
 	release := make(chan struct{})
 	conn.cork.mu.Lock()
 	writes := &countingConn{Conn: conn.cork.Conn, release: release}
@@ -54,7 +58,8 @@ func TestConcurrentPushesArriveWholeAndInOrder(t *testing.T) {
 			conn.out.mu.Lock()
 			queued := len(conn.out.queue)
 			conn.out.mu.Unlock()
-			if queued >= senders-1 {
+			// One frame is about 220 bytes on the wire.
+			if pushing.Load() == senders && (queued > 0 || writes.firstBytes.Load() > 400) {
 				return
 			}
 			time.Sleep(time.Millisecond)
@@ -64,6 +69,7 @@ func TestConcurrentPushesArriveWholeAndInOrder(t *testing.T) {
 	var g sync.WaitGroup
 	for s := range senders {
 		g.Go(func() {
+			pushing.Add(1)
 			for n := range each {
 				if err := h.gw.PostToConnection(context.Background(), id, fmt.Appendf(nil, `{"s":%d,"n":%d,"pad":"%0200d"}`, s, n, 0)); err != nil {
 					t.Error(err)
@@ -99,6 +105,8 @@ type countingConn struct {
 	release chan struct{}
 	mu      sync.Mutex
 	n       int
+	// firstBytes is the size of the first write, once it started.
+	firstBytes atomic.Int64
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
@@ -107,6 +115,7 @@ func (c *countingConn) Write(p []byte) (int, error) {
 	first := c.n == 1
 	c.mu.Unlock()
 	if first {
+		c.firstBytes.Store(int64(len(p)))
 		<-c.release
 	}
 	return c.Conn.Write(p)
