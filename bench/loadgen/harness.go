@@ -246,8 +246,8 @@ func benchMain(args []string) error {
 						r = rr
 						logf("%s: %s msgs/s, %s deliveries/s, echo p50 %.2f p99 %.2f ms, lost %d, dup+extra %d, timeouts %d, errors %v, server CPU %.0f%% (%.0f µs a message, %.2f write calls), generator CPU %.0f%%, other processes %.0f%%, iowait %.1f%%, peak RSS %.1f MiB",
 							label, fmtNum(rr.MsgsPerSec, 0), fmtNum(rr.DelivPerSec, 0), rr.EchoMs.P50, rr.EchoMs.P99, rr.Lost,
-							rr.Duplicates+rr.Extra, rr.Timeouts, rr.Errors, rr.ServerCPU, perMessage(rr, rr.ServerCPU/100*1e6),
-							perMessage(rr, float64(rr.ServerWrites)/rr.Window), rr.GenCPU, rr.OtherCPU(), rr.Machine.IOWait, mib(rr.PeakRSS))
+							rr.Duplicates+rr.Extra, rr.Timeouts, rr.Errors, rr.ServerCPU, rr.cpuPerMessage(rr.ServerCPU),
+							rr.writesPerMessage(), rr.GenCPU, rr.OtherCPU(), rr.Machine.IOWait, mib(rr.PeakRSS))
 					}
 				default:
 					var ir *idleResult

@@ -46,27 +46,30 @@ func roomsFigures() []figure {
 		c("connections dropped", func(r *roomsResult) float64 { return float64(r.Disconnects) }),
 		f("server peak RSS (MiB)", 1, true, func(r *roomsResult) float64 { return mib(r.PeakRSS) }),
 		f("server CPU (% of a core)", 0, true, func(r *roomsResult) float64 { return r.ServerCPU }),
-		f("server CPU per message (µs)", 0, true, func(r *roomsResult) float64 { return perMessage(r, r.ServerCPU/100*1e6) }),
-		f("server write calls per message", 2, true, func(r *roomsResult) float64 {
-			if r.ServerWrites < 0 {
-				return math.NaN()
-			}
-			return perMessage(r, float64(r.ServerWrites)/r.Window)
-		}),
-		f("generator CPU per message (µs)", 0, false, func(r *roomsResult) float64 { return perMessage(r, r.GenCPU/100*1e6) }),
+		f("server CPU per message (µs)", 0, true, func(r *roomsResult) float64 { return r.cpuPerMessage(r.ServerCPU) }),
+		f("server write calls per message", 2, true, (*roomsResult).writesPerMessage),
+		f("generator CPU per message (µs)", 0, false, func(r *roomsResult) float64 { return r.cpuPerMessage(r.GenCPU) }),
 		f("generator CPU (% of a core)", 0, false, func(r *roomsResult) float64 { return r.GenCPU }),
 		f("other processes' CPU (% of a core)", 0, false, func(r *roomsResult) float64 { return r.OtherCPU() }),
 		f("machine iowait (% of all CPUs)", 1, false, func(r *roomsResult) float64 { return r.Machine.IOWait }),
 	}
 }
 
-// perMessage divides a figure per second of the window by the confirmed
-// messages per second.
-func perMessage(r *roomsResult, perSec float64) float64 {
+// cpuPerMessage turns a CPU use in percent of a core into microseconds
+// per confirmed message.
+func (r *roomsResult) cpuPerMessage(pct float64) float64 {
 	if r.MsgsPerSec == 0 {
 		return math.NaN()
 	}
-	return perSec / r.MsgsPerSec
+	return pct / 100 * 1e6 / r.MsgsPerSec
+}
+
+// writesPerMessage is the server's write calls per confirmed message.
+func (r *roomsResult) writesPerMessage() float64 {
+	if r.ServerWrites < 0 || r.Confirmed == 0 {
+		return math.NaN()
+	}
+	return float64(r.ServerWrites) / float64(r.Confirmed)
 }
 
 func idleFigures() []figure {

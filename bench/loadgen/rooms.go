@@ -35,7 +35,6 @@ func (c roomsConfig) name() string {
 type roomsResult struct {
 	Confirmed   int            `json:"confirmed"` // in the measured window
 	MsgsPerSec  float64        `json:"msgsPerSec"`
-	Window      float64        `json:"window"`     // the measured window, seconds
 	Deliveries  int            `json:"deliveries"` // in the measured window, the senders' own copies included
 	DelivPerSec float64        `json:"deliveriesPerSec"`
 	EchoMs      pcts           `json:"echoMs"`
@@ -337,7 +336,6 @@ func runRooms(ctx context.Context, p proto, srv *server, users []user, cfg rooms
 			}
 		}
 	}
-	res.Window = cfg.Duration.Seconds()
 	res.MsgsPerSec = float64(res.Confirmed) / cfg.Duration.Seconds()
 	res.DelivPerSec = float64(res.Deliveries) / cfg.Duration.Seconds()
 	res.EchoMs = percentiles(echo)

@@ -100,15 +100,15 @@ func (g *Gateway) send(c *connection, data []byte) error {
 		// bench's rooms of 8 senders, 6 write calls a message instead of
 		// 12); when nothing else is runnable this returns at once.
 		runtime.Gosched()
-	}
-	if lead && g.writeQueued(c) {
-		// More came while this sender's frame was written: a goroutine
-		// writes it, so that a busy connection does not keep this sender
-		// (a handler's fan-out) waiting on others' frames.
-		go func() {
-			for g.writeQueued(c) {
-			}
-		}()
+		if g.writeQueued(c) {
+			// More came while this sender's frame was written: a goroutine
+			// writes it, so that a busy connection does not keep this
+			// sender (a handler's fan-out) waiting on others' frames.
+			go func() {
+				for g.writeQueued(c) {
+				}
+			}()
+		}
 	}
 	err := <-done
 	donePool.Put(done)
