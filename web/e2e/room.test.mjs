@@ -78,6 +78,9 @@ test('seats update live in both browsers, with notices and room chat', async () 
 
   await dave.page.fill('#room-input', 'Hi all! Who is up for a game tonight? 🎲');
   await dave.page.press('#room-input', 'Enter');
+  // The browser sends after the key press returns: only once carol has
+  // it is dave's message stored ahead of the bot's.
+  await carol.page.locator('#room-messages .msg', { hasText: 'game tonight' }).waitFor();
   await bot('emma', 'sendGroup', 'lobby', 'Count me in');
   await carol.page.fill('#room-input', 'Me too, 8 pm?');
   await carol.page.press('#room-input', 'Enter');
