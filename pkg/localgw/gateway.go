@@ -191,6 +191,9 @@ type Gateway struct {
 	mu      sync.RWMutex
 	conns   map[string]*connection
 	closing bool
+	// held counts registered connections until their $disconnect ran
+	// (Connections).
+	held atomic.Int64
 	// active counts handshakes, live connections (until their $disconnect
 	// ran) and HTTP API requests, for Shutdown to wait on.
 	active sync.WaitGroup

@@ -141,6 +141,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		g.unregister(c)
 		close(c.ready)
 		g.disconnect(c, int(closeAbnormal), "upgrade failed")
+		g.held.Add(-1)
 		return
 	}
 	ws.SetReadLimit(g.limits.MessageBytes)
@@ -266,6 +267,7 @@ func (g *Gateway) register(c *connection) bool {
 		return false
 	}
 	g.conns[c.id] = c
+	g.held.Add(1)
 	return true
 }
 
@@ -277,11 +279,13 @@ func (g *Gateway) unregister(c *connection) {
 	}
 }
 
-// OpenConnections is how many WebSocket connections are open now.
-func (g *Gateway) OpenConnections() int {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	return len(g.conns)
+// Connections is how many connections the gateway holds: the open ones,
+// and the closed ones whose $disconnect has not finished. A wave of
+// closes is over, and what it freed is garbage, only once this count has
+// fallen too; the open count falls at once, before the $disconnect work
+// of thousands of closes has even started.
+func (g *Gateway) Connections() int {
+	return int(g.held.Load())
 }
 
 func (g *Gateway) lookup(id string) *connection {
@@ -358,6 +362,7 @@ func (g *Gateway) serveConnection(c *connection) {
 	close(queue)
 	workers.Wait()
 	g.disconnect(c, int(c.closeCode), c.closeReason)
+	g.held.Add(-1)
 }
 
 // readEndStatus turns the error that ended reading into the close status to

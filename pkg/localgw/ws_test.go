@@ -449,6 +449,41 @@ func TestShutdownClosesConnections(t *testing.T) {
 	}
 }
 
+// TestConnectionsCountsUntilDisconnectRan: a closed connection is still
+// held while its $disconnect runs, so memtrim sees a wave of closes end
+// only once their work has.
+func TestConnectionsCountsUntilDisconnectRan(t *testing.T) {
+	finish := make(chan struct{})
+	disconnect := func(events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		<-finish
+		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+	}
+	h := newHarness(t, Config{WebSocketRoutes: []samtemplate.WSRoute{
+		wsRoute("$connect", "connect"), wsRoute("$disconnect", "disconnect"),
+	}}, map[string]any{"connect": accept, "disconnect": disconnect})
+	if n := h.gw.Connections(); n != 0 {
+		t.Fatalf("Connections before any: %d", n)
+	}
+	c := h.dial("", nil)
+	h.next("connect")
+	if n := h.gw.Connections(); n != 1 {
+		t.Fatalf("Connections with one open: %d, want 1", n)
+	}
+	_ = c.Close(websocket.StatusNormalClosure, "")
+	h.next("disconnect")
+	if n := h.gw.Connections(); n != 1 {
+		t.Fatalf("Connections while $disconnect runs: %d, want 1", n)
+	}
+	close(finish)
+	deadline := time.Now().Add(wait)
+	for h.gw.Connections() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Connections after $disconnect ran: %d, want 0", h.gw.Connections())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestNotAWebSocketHandshake(t *testing.T) {
 	h := newHarness(t, Config{WebSocketRoutes: []samtemplate.WSRoute{wsRoute("$connect", "connect")}},
 		map[string]any{"connect": accept})

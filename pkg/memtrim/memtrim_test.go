@@ -9,8 +9,8 @@ import (
 )
 
 // TestRun: a release once a fall to half the peak has ended, none for a
-// small or partial fall or while it goes on, and another after the count
-// rises and falls again.
+// small or partial fall or while it goes on, a second one period after
+// each, and another pair after the count rises and falls again.
 func TestRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var open, released atomic.Int64
@@ -36,15 +36,18 @@ func TestRun(t *testing.T) {
 		step(1200, 0, "down to more than half the peak")
 		step(900, 0, "down to under half the peak, still falling")
 		step(900, 1, "the fall over")
-		step(800, 1, "a little further down: counted from the release")
-		step(800, 1, "still")
-		step(2000, 1, "a spike again")
-		step(300, 1, "down, still falling")
-		step(305, 2, "the fall over, with a few connecting")
-		step(3000, 2, "another spike")
-		step(0, 2, "all closed")
-		step(0, 3, "still")
-		step(0, 3, "and still: once")
+		step(800, 2, "a period later: the second release, whatever the count")
+		step(700, 2, "a little further down: counted from the second release")
+		step(700, 2, "still")
+		step(2000, 2, "a spike again")
+		step(300, 2, "down, still falling")
+		step(305, 3, "the fall over, with a few connecting")
+		step(305, 4, "its second release")
+		step(3000, 4, "another spike")
+		step(0, 4, "all closed")
+		step(0, 5, "still")
+		step(0, 6, "its second release")
+		step(0, 6, "and still: no more")
 		cancel()
 		<-done
 	})

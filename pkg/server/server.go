@@ -200,14 +200,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// trim returns memory to the operating system after the open connections
-// fall to half their peak (see package memtrim), until the server closes.
+// trim returns memory to the operating system after the connections fall
+// to half their peak and their $disconnect work is over (see package
+// memtrim), until the server closes.
 func (s *Server) trim() {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		memtrim.Run(ctx, time.Second, memtrim.MinDrop, s.gw.OpenConnections, debug.FreeOSMemory)
+		memtrim.Run(ctx, time.Second, memtrim.MinDrop, s.gw.Connections, debug.FreeOSMemory)
 	}()
 	s.closers = append(s.closers, func() error {
 		cancel()
