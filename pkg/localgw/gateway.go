@@ -191,8 +191,8 @@ type Gateway struct {
 	mu      sync.RWMutex
 	conns   map[string]*connection
 	closing bool
-	// held counts registered connections until their $disconnect ran
-	// (Connections).
+	// held counts registered connections until their $disconnect
+	// invocation ended (Connections).
 	held atomic.Int64
 	// active counts handshakes, live connections (until their $disconnect
 	// ran) and HTTP API requests, for Shutdown to wait on.

@@ -60,7 +60,7 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(connectionInfo{
 			ConnectedAt:  c.connectedAt.UTC().Format(time.RFC3339Nano),
 			Identity:     connectionIdentity{SourceIP: c.sourceIP, UserAgent: c.userAgent},
-			LastActiveAt: time.UnixMilli(c.lastActive.Load()).UTC().Format(time.RFC3339Nano),
+			LastActiveAt: time.Unix(0, c.lastActive.Load()).UTC().Format(time.RFC3339Nano),
 		})
 	case http.MethodDelete:
 		c.close(closeNormal, "")

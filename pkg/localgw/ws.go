@@ -50,7 +50,7 @@ type connection struct {
 	// the upgrade failed.
 	ready chan struct{}
 
-	lastActive atomic.Int64 // unix ms of the last client message
+	lastActive atomic.Int64 // unix ns of the last client message
 
 	closeOnce   sync.Once
 	closeCode   websocket.StatusCode
@@ -113,7 +113,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if c.domainName == "" {
 		c.domainName = r.Host
 	}
-	c.lastActive.Store(c.connectedAt.UnixMilli())
+	c.lastActive.Store(c.connectedAt.UnixNano())
 
 	subprotocols, admitted := g.admit(w, r, c)
 	if !admitted {
@@ -279,11 +279,11 @@ func (g *Gateway) unregister(c *connection) {
 	}
 }
 
-// Connections is how many connections the gateway holds: the open ones,
-// and the closed ones whose $disconnect has not finished. A wave of
-// closes is over, and what it freed is garbage, only once this count has
-// fallen too; the open count falls at once, before the $disconnect work
-// of thousands of closes has even started.
+// Connections is how many connections the gateway holds: each from the
+// end of its $connect (upgraded or not yet) until its $disconnect has
+// returned or timed out. A wave of closes is over, and what it freed is
+// garbage, only once this count has fallen too; the open count falls at
+// once, before the $disconnect work of thousands of closes has started.
 func (g *Gateway) Connections() int {
 	return int(g.held.Load())
 }
@@ -345,7 +345,7 @@ func (g *Gateway) serveConnection(c *connection) {
 			break
 		}
 		idle.Reset(g.limits.IdleTimeout)
-		c.lastActive.Store(time.Now().UnixMilli())
+		c.lastActive.Store(time.Now().UnixNano())
 		queue <- inbound{text: typ == websocket.MessageText, data: data}
 		mu.Lock()
 		if running < most {

@@ -451,9 +451,11 @@ func TestShutdownClosesConnections(t *testing.T) {
 
 // TestConnectionsCountsUntilDisconnectRan: a closed connection is still
 // held while its $disconnect runs, so memtrim sees a wave of closes end
-// only once their work has.
+// only once their work has; so is one whose upgrade failed after $connect.
 func TestConnectionsCountsUntilDisconnectRan(t *testing.T) {
 	finish := make(chan struct{})
+	release := sync.OnceFunc(func() { close(finish) })
+	defer release()
 	disconnect := func(events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 		<-finish
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
@@ -461,6 +463,16 @@ func TestConnectionsCountsUntilDisconnectRan(t *testing.T) {
 	h := newHarness(t, Config{WebSocketRoutes: []samtemplate.WSRoute{
 		wsRoute("$connect", "connect"), wsRoute("$disconnect", "disconnect"),
 	}}, map[string]any{"connect": accept, "disconnect": disconnect})
+	released := func(why string) {
+		t.Helper()
+		deadline := time.Now().Add(wait)
+		for h.gw.Connections() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("Connections %s: %d, want 0", why, h.gw.Connections())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	if n := h.gw.Connections(); n != 0 {
 		t.Fatalf("Connections before any: %d", n)
 	}
@@ -474,14 +486,30 @@ func TestConnectionsCountsUntilDisconnectRan(t *testing.T) {
 	if n := h.gw.Connections(); n != 1 {
 		t.Fatalf("Connections while $disconnect runs: %d, want 1", n)
 	}
-	close(finish)
-	deadline := time.Now().Add(wait)
-	for h.gw.Connections() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("Connections after $disconnect ran: %d, want 0", h.gw.Connections())
-		}
-		time.Sleep(5 * time.Millisecond)
+	release()
+	released("after $disconnect ran")
+
+	// A handshake the gateway admits ($connect runs) but the WebSocket
+	// library refuses (a version other than 13) ends in $disconnect too.
+	req, err := http.NewRequest(http.MethodGet, h.srv.URL+h.gw.cfg.WebSocketPath, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Version", "12")
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		t.Fatal("a version 12 handshake was upgraded")
+	}
+	h.next("connect")
+	h.next("disconnect")
+	released("after a failed upgrade")
 }
 
 func TestNotAWebSocketHandshake(t *testing.T) {

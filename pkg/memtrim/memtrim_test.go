@@ -48,6 +48,12 @@ func TestRun(t *testing.T) {
 		step(0, 5, "still")
 		step(0, 6, "its second release")
 		step(0, 6, "and still: no more")
+		step(3000, 6, "a spike")
+		step(1000, 6, "down, still falling")
+		step(1000, 7, "the fall over")
+		step(2500, 8, "a spike by the second release")
+		step(1000, 8, "down from it, still falling: counted from the second release")
+		step(1000, 9, "that fall over")
 		cancel()
 		<-done
 	})
